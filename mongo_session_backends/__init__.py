@@ -1,0 +1,40 @@
+"""MongoDB storage for web sessions and caches.
+
+One shared :class:`MongoManager` with thin adapters for cachelib
+(:mod:`mongo_session_backends.cachelib`), Beaker
+(:mod:`mongo_session_backends.beaker`) and Pyramid
+(:mod:`mongo_session_backends.pyramid`).
+"""
+
+from .crypto import generate_key
+from .exceptions import (
+    ConfigurationError,
+    IndexConflict,
+    KeyTypeError,
+    MongoSessionError,
+    OperationError,
+    SerializationError,
+    ServerUnavailable,
+    ValueTooLarge,
+)
+from .manager import MongoManager
+from .serializers import JSONSerializer, NativeSerializer, PickleSerializer, Serializer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "IndexConflict",
+    "JSONSerializer",
+    "KeyTypeError",
+    "MongoManager",
+    "MongoSessionError",
+    "NativeSerializer",
+    "OperationError",
+    "PickleSerializer",
+    "SerializationError",
+    "Serializer",
+    "ServerUnavailable",
+    "ValueTooLarge",
+    "generate_key",
+]

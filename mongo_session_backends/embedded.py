@@ -1,0 +1,119 @@
+"""Run the embedded SecantusDB server in a subprocess.
+
+Used by the demo, the benchmark and the test suite when no MongoDB URI is
+given. SecantusDB is an optional extra (``pip install
+'mongo-session-backends[embedded]'``); it is never needed at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from types import TracebackType
+
+from .exceptions import ConfigurationError, ServerUnavailable
+
+__all__ = ["EmbeddedServer", "free_port"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    """A SecantusDB server in a child process, on a loopback port.
+
+    :param port: the port. Default: a free one.
+    :param data_dir: the storage directory. Default: a temporary directory,
+        removed by :meth:`stop`.
+    :param host: the address to listen on. Default ``127.0.0.1``.
+    :param start_timeout: seconds to wait for the server to answer. Default 30.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: str | None = None,
+        host: str = "127.0.0.1",
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="mongo-sessions-")
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        """The server's ``mongodb://`` URI."""
+        return f"mongodb://{self.host}:{self.port}/"
+
+    def start(self) -> EmbeddedServer:
+        """Start the server and wait until it accepts connections."""
+        if importlib.util.find_spec("secantus") is None:
+            raise ConfigurationError(
+                "the embedded server needs SecantusDB: "
+                "pip install 'mongo-session-backends[embedded]'"
+            )
+        command = [
+            sys.executable, "-m", "secantus",
+            "--host", self.host, "--port", str(self.port),
+            "--storage-path", self.data_dir, "--log-level", "WARNING",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerUnavailable(
+                    f"the embedded server exited with {self.process.returncode}"
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServerUnavailable("the embedded server did not start in time")
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, keeping its data (for fault tests)."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove a temporary data directory."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,796 @@
+"""The shared MongoDB collection manager used by every adapter.
+
+One :class:`MongoManager` owns a collection and all traffic to it. Each stored
+entry is one document::
+
+    {_id: <key>, value: <serialized value>, expires: <UTC datetime>, ns: <prefix>}
+
+Reads filter on ``expires`` so an expired entry is never returned, even
+before MongoDB's TTL monitor removes it. Every hot-path operation is a single
+command on the id index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar, cast
+
+import bson
+from pymongo import MongoClient, ReplaceOne, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    WaitQueueTimeoutError,
+)
+
+from .crypto import Encryptor, KeyHasher
+from .exceptions import (
+    ConfigurationError,
+    IndexConflict,
+    KeyTypeError,
+    MongoSessionError,
+    OperationError,
+    SerializationError,
+    ServerUnavailable,
+    ValueTooLarge,
+)
+from .serializers import Serializer, get_serializer
+
+__all__ = ["FAR_FUTURE", "MongoManager", "mask_uri", "utcnow"]
+
+log = logging.getLogger("mongo_session_backends")
+
+#: Stored as the expiry of entries that never expire.
+FAR_FUTURE = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+VALUE = "value"
+NS = "ns"
+MAX_DOCUMENT = 16 * 1024 * 1024
+MAX_ID_BYTES = 1000  # older index-key limits; longer ids are hashed
+_BATCH = 500  # long $in lists are sent in batches
+_TOO_LARGE_CODES = {10334, 17419, 17420}
+_NOT_NUMBER_CODES = {14, 16554}
+DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
+    "serverSelectionTimeoutMS": 5000,
+    "connectTimeoutMS": 5000,
+    "socketTimeoutMS": 10000,
+    "appname": "mongo-session-backends",
+}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Timeout = int | float | dt.timedelta | None
+
+
+def utcnow() -> dt.datetime:
+    """The current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def mask_uri(uri: str) -> str:
+    """Return ``uri`` with its password replaced by ``***``."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    creds, at, hosts = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return uri
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hosts}"
+
+
+def _uri_database(uri: str) -> str | None:
+    rest = uri.partition("://")[2].rpartition("@")[2]
+    path = rest.partition("/")[2].partition("?")[0]
+    return path or None
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def _seconds(value: Timeout, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be seconds or a timedelta")
+    return float(value)
+
+
+def translate(exc: PyMongoError) -> MongoSessionError:
+    """Map a pymongo error to this package's errors, without its message.
+
+    Server messages can quote keys or values, so only the error class and
+    code are kept.
+    """
+    code = getattr(exc, "code", None)
+    if isinstance(exc, BulkWriteError):
+        codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+        code = next(iter(codes), code)
+    if isinstance(exc, DocumentTooLarge) or code in _TOO_LARGE_CODES:
+        return ValueTooLarge("the document exceeds MongoDB's 16 MB limit; nothing was written")
+    if isinstance(exc, (ConnectionFailure, WaitQueueTimeoutError)) or exc.timeout:
+        return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")
+    return OperationError(
+        f"MongoDB refused the operation ({type(exc).__name__}, code {code})", code
+    )
+
+
+def _translated(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except PyMongoError as exc:
+            raise translate(exc) from None
+
+    return wrapper
+
+
+def _document_sizes(batch: bytes) -> Iterator[int]:
+    position = 0
+    while position < len(batch):
+        size = int.from_bytes(batch[position : position + 4], "little")
+        yield size
+        position += size
+
+
+class _Connection:
+    """The client, collection and index state shared by a manager's views."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client: MongoClient[dict[str, Any]] | None = None
+        self.collection: Collection[dict[str, Any]] | None = None
+        self.pid = 0
+        self.indexes_ready = False
+        self.closed = False
+
+
+class MongoManager:
+    """Stores expiring entries in one MongoDB collection.
+
+    The constructor never touches the network: the client connects on first
+    use, and indexes are created once, on first use.
+
+    :param uri: MongoDB connection string. Default
+        ``mongodb://127.0.0.1:27017``. Ignored when ``client`` is given.
+    :param client: an existing :class:`~pymongo.MongoClient` to use instead
+        of ``uri``. It is never closed by the manager. Give it
+        ``tz_aware=True`` for aware datetimes in :meth:`stats`.
+    :param database_name: the database. Default: the URI's database, else
+        ``"sessions"``.
+    :param collection: the collection. Default ``"sessions"``.
+    :param connection_options: keyword arguments for ``MongoClient``, over
+        the defaults ``serverSelectionTimeoutMS=5000``,
+        ``connectTimeoutMS=5000``, ``socketTimeoutMS=10000`` and
+        ``tz_aware=True``. Pass ``{"journal": True}`` or ``{"w": "majority"}``
+        for stronger durability.
+    :param expires: default lifetime of an entry, seconds or a
+        ``timedelta``. Default 14 days. ``0`` means never.
+    :param expires_key: the field holding the expiry. Default ``"expires"``.
+    :param id_field: the field holding the key. Default ``"_id"``; any other
+        field gets a unique index.
+    :param expire_after_seconds: the TTL index's ``expireAfterSeconds``, the
+        grace period before MongoDB deletes an expired entry. Default ``0``.
+    :param cleanup: ``"ttl"`` (default) for a TTL index on ``expires_key``;
+        ``"cosmos"`` for Azure Cosmos DB, a TTL index on ``_ts`` with
+        ``expireAfterSeconds`` set to ``expires``; ``"none"`` for no index,
+        with :meth:`purge_expired` run by a scheduled job.
+    :param on_error: called with errors from background work (connecting,
+        creating indexes). Default ``None``: such errors are logged and
+        raised from the operation that triggered them.
+    :param serializer: ``"native"`` (default), ``"json"``, ``"pickle"``, or
+        an object with ``dumps`` and ``loads``.
+    :param serializer_secret: the signing secret of the pickle serializer.
+    :param encryption_keys: one key or a list of keys from
+        :func:`~mongo_session_backends.generate_key`. When given, values are
+        encrypted with AES-GCM; the first key encrypts, all decrypt. Default
+        ``None`` (no encryption).
+    :param hash_ids: store an HMAC-SHA256 of each key instead of the key.
+        Default ``False``. Needs ``id_secret``; :meth:`keys` is then
+        unavailable.
+    :param id_secret: the HMAC key for ``hash_ids``.
+    :param clock: a callable returning the current aware UTC datetime.
+        Default :func:`utcnow`; tests pass a controllable clock.
+    :param prefix: prepended to every key; :meth:`clear`, :meth:`keys` and
+        :meth:`count` act on this prefix only. Default ``""``.
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        client: MongoClient[Any] | None = None,
+        database_name: str | None = None,
+        collection: str = "sessions",
+        connection_options: Mapping[str, Any] | None = None,
+        expires: int | float | dt.timedelta = dt.timedelta(days=14),
+        expires_key: str = "expires",
+        id_field: str = "_id",
+        expire_after_seconds: int = 0,
+        cleanup: Literal["ttl", "cosmos", "none"] = "ttl",
+        on_error: Callable[[BaseException], Any] | None = None,
+        serializer: str | Serializer | None = None,
+        serializer_secret: str | bytes | None = None,
+        encryption_keys: str | bytes | Sequence[str | bytes] | None = None,
+        hash_ids: bool = False,
+        id_secret: str | bytes | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        prefix: str = "",
+    ) -> None:
+        self.uri = uri or "mongodb://127.0.0.1:27017"
+        self.database_name = database_name or _uri_database(self.uri) or "sessions"
+        self.collection_name = collection
+        if cleanup not in ("ttl", "cosmos", "none"):
+            raise ConfigurationError("cleanup must be 'ttl', 'cosmos' or 'none'")
+        for name, value in (("collection", collection), ("expires_key", expires_key)):
+            if not value or not isinstance(value, str) or value.startswith("$") or "." in value:
+                raise ConfigurationError(f"{name} must be a plain, non-empty name")
+        if id_field in (VALUE, NS, expires_key) or not id_field or "." in id_field:
+            raise ConfigurationError("id_field must be a plain name other than the value fields")
+        self.expires = _seconds(expires, "expires") or 0.0
+        if self.expires < 0:
+            raise ConfigurationError("expires must not be negative")
+        if isinstance(expire_after_seconds, bool) or not isinstance(expire_after_seconds, int):
+            raise ConfigurationError("expire_after_seconds must be an int")
+        if expire_after_seconds < 0:
+            raise ConfigurationError("expire_after_seconds must not be negative")
+        if cleanup == "cosmos" and not self.expires:
+            raise ConfigurationError("cleanup='cosmos' needs a finite expires")
+        if hash_ids and not id_secret:
+            raise ConfigurationError("hash_ids needs id_secret")
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a str")
+        self.expires_key = expires_key
+        self.id_field = id_field
+        self.expire_after_seconds = expire_after_seconds
+        self.cleanup = cleanup
+        self.on_error = on_error
+        self.serializer: Serializer = get_serializer(serializer, serializer_secret)
+        self.clock = clock
+        self._client_given = client
+        self._options = {
+            **DEFAULT_CONNECTION_OPTIONS,
+            "tz_aware": True,
+            **(connection_options or {}),
+        }
+        self._cipher = Encryptor(encryption_keys) if encryption_keys else None
+        self._hasher = KeyHasher(id_secret) if hash_ids and id_secret else None
+        self._conn = _Connection()
+        self._set_prefix(prefix)
+
+    def _set_prefix(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._ns = self._hasher("ns:" + prefix) if self._hasher and prefix else prefix
+
+    def with_prefix(self, prefix: str) -> MongoManager:
+        """Return a view of this manager for ``prefix``.
+
+        The view shares the connection, indexes and options; only the key
+        prefix differs. Closing either closes both.
+        """
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a str")
+        view = object.__new__(MongoManager)
+        view.__dict__.update(self.__dict__)
+        view._set_prefix(prefix)
+        return view
+
+    def __repr__(self) -> str:
+        return (
+            f"MongoManager(uri={mask_uri(self.uri)!r}, database_name={self.database_name!r}, "
+            f"collection={self.collection_name!r})"
+        )
+
+    # -- connection -------------------------------------------------------
+
+    @property
+    def client(self) -> MongoClient[dict[str, Any]]:
+        """The ``MongoClient`` in use, created on first access."""
+        self._collection()
+        assert self._conn.client is not None
+        return self._conn.client
+
+    def _collection(self) -> Collection[dict[str, Any]]:
+        conn = self._conn
+        if conn.indexes_ready and conn.pid == os.getpid() and conn.collection is not None:
+            return conn.collection
+        return self._connect()
+
+    def _connect(self) -> Collection[dict[str, Any]]:
+        conn = self._conn
+        with conn.lock:
+            if conn.closed:
+                raise ServerUnavailable("this manager is closed")
+            pid = os.getpid()
+            if conn.client is None or conn.pid != pid:
+                # After fork the parent's client must not be used or closed.
+                if self._client_given is not None:
+                    conn.client = self._client_given
+                else:
+                    conn.client = MongoClient(self.uri, **self._options)
+                conn.pid = pid
+                conn.collection = conn.client[self.database_name][self.collection_name]
+            collection = conn.collection
+            assert collection is not None
+            if not conn.indexes_ready:
+                try:
+                    self._ensure_indexes(collection)
+                except Exception as exc:
+                    log.warning("could not prepare the session collection: %s", type(exc).__name__)
+                    if self.on_error is None:
+                        raise
+                    self.on_error(exc)
+                conn.indexes_ready = True
+            return collection
+
+    @_translated
+    def ping(self, timeout: float = 5.0) -> bool:
+        """Return ``True`` if MongoDB answers within ``timeout`` seconds.
+
+        Raises :class:`~mongo_session_backends.ServerUnavailable` otherwise.
+        """
+        import pymongo
+
+        conn = self._conn
+        if conn.client is None or conn.pid != os.getpid():
+            with conn.lock:
+                conn.client = self._client_given or MongoClient(self.uri, **self._options)
+                conn.pid = os.getpid()
+                conn.collection = conn.client[self.database_name][self.collection_name]
+        with pymongo.timeout(timeout):
+            conn.client.admin.command("ping")
+        return True
+
+    def close(self) -> None:
+        """Close the client if the manager created it. Idempotent."""
+        conn = self._conn
+        with conn.lock:
+            if conn.client is not None and self._client_given is None and conn.pid == os.getpid():
+                conn.client.close()
+            conn.client = conn.collection = None
+            conn.indexes_ready = False
+            conn.closed = True
+
+    # -- indexes ----------------------------------------------------------
+
+    @_translated
+    def ensure_indexes(self) -> list[str]:
+        """Create or fix the indexes this manager needs; return what was done."""
+        self._collection()
+        assert self._conn.collection is not None
+        return self._ensure_indexes(self._conn.collection)
+
+    def _wanted_indexes(self) -> list[tuple[str, dict[str, Any]]]:
+        wanted: list[tuple[str, dict[str, Any]]] = [(NS, {})]
+        if self.cleanup == "ttl":
+            wanted.append((self.expires_key, {"expireAfterSeconds": self.expire_after_seconds}))
+        elif self.cleanup == "cosmos":
+            wanted.append(("_ts", {"expireAfterSeconds": int(self.expires)}))
+        if self.id_field != "_id":
+            wanted.append((self.id_field, {"unique": True}))
+        return wanted
+
+    def _ensure_indexes(self, collection: Collection[dict[str, Any]]) -> list[str]:
+        existing = {tuple(index["key"].items()): index for index in collection.list_indexes()}
+        done = []
+        for field, options in self._wanted_indexes():
+            index = existing.get(((field, 1),))
+            if index is None:
+                collection.create_index(field, **options)
+                done.append(f"created index on {field}")
+                continue
+            ttl = options.get("expireAfterSeconds")
+            if ttl is not None and index.get("expireAfterSeconds") != ttl:
+                if "expireAfterSeconds" not in index:
+                    raise IndexConflict(
+                        f"index {index['name']!r} on {field!r} is not a TTL index; drop it "
+                        "or use cleanup='none'"
+                    )
+                collection.database.command(
+                    "collMod",
+                    collection.name,
+                    index={"name": index["name"], "expireAfterSeconds": ttl},
+                )
+                done.append(f"set expireAfterSeconds={ttl} on index {index['name']!r}")
+            if options.get("unique") and not index.get("unique"):
+                raise IndexConflict(f"index {index['name']!r} on {field!r} must be unique")
+        return done
+
+    # -- encoding ---------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.clock()
+
+    def _expiry(self, timeout: Timeout, now: dt.datetime) -> dt.datetime:
+        seconds = self.expires if timeout is None else _seconds(timeout, "timeout")
+        if not seconds:
+            return FAR_FUTURE
+        return now + dt.timedelta(seconds=seconds)
+
+    def _id(self, key: str | bytes) -> str:
+        if type(key) is not str:
+            if isinstance(key, (bytes, bytearray)):
+                try:
+                    key = bytes(key).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise KeyTypeError("bytes keys must be UTF-8") from None
+            elif isinstance(key, str):
+                key = str(key)
+            else:
+                raise KeyTypeError(f"keys must be str or bytes, not {type(key).__name__}")
+        full = self.prefix + key
+        if self._hasher is not None:
+            return self._hasher(full)
+        if len(full) > MAX_ID_BYTES // 4 and len(full.encode("utf-8")) > MAX_ID_BYTES:
+            return self.prefix + "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return full
+
+    def _dump(self, _id: str, value: Any, serializer: Serializer | None) -> Any:
+        try:
+            data = (serializer or self.serializer).dumps(value)
+        except MongoSessionError:
+            raise
+        except Exception:
+            raise SerializationError(
+                f"cannot store a value of type {type(value).__name__!r}"
+            ) from None
+        if self._cipher is not None:
+            data = self._cipher.encrypt(bson.encode({"v": data}), _id.encode("utf-8"))
+        if isinstance(data, (bytes, str)) and len(data) > MAX_DOCUMENT:
+            raise ValueTooLarge("the value exceeds MongoDB's 16 MB limit; nothing was written")
+        return data
+
+    def _document(
+        self,
+        _id: str,
+        value: Any,
+        timeout: Timeout,
+        now: dt.datetime,
+        serializer: Serializer | None,
+    ) -> dict[str, Any]:
+        return {
+            self.id_field: _id,
+            VALUE: self._dump(_id, value, serializer),
+            self.expires_key: self._expiry(timeout, now),
+            NS: self._ns,
+        }
+
+    def _load(self, doc: Mapping[str, Any], default: Any, serializer: Serializer | None) -> Any:
+        try:
+            data = doc[VALUE]
+            if self._cipher is not None:
+                plain = self._cipher.decrypt(data, str(doc[self.id_field]).encode("utf-8"))
+                data = bson.decode(plain)["v"]
+            return (serializer or self.serializer).loads(data)
+        except Exception as exc:
+            log.warning("unreadable entry treated as a miss (%s)", type(exc).__name__)
+            return default
+
+    def _live(self, _id: Any, now: dt.datetime) -> dict[str, Any]:
+        return {self.id_field: _id, self.expires_key: {"$gt": now}}
+
+    # -- operations ---------------------------------------------------------
+
+    @_translated
+    def get(
+        self, key: str | bytes, default: Any = None, *, serializer: Serializer | None = None
+    ) -> Any:
+        """Return the live value stored under ``key``, else ``default``.
+
+        :param serializer: overrides the manager's serializer for this call.
+        """
+        doc = self._collection().find_one(self._live(self._id(key), self._now()))
+        if doc is None:
+            return default
+        return self._load(doc, default, serializer)
+
+    @_translated
+    def get_many(
+        self,
+        keys: Iterable[str | bytes],
+        default: Any = None,
+        *,
+        serializer: Serializer | None = None,
+    ) -> list[Any]:
+        """Return the values for ``keys`` in order, ``default`` where missing."""
+        ids = [self._id(k) for k in keys]
+        if not ids:
+            return []
+        now = self._now()
+        found: dict[Any, Any] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _BATCH):
+            query = self._live({"$in": unique[start : start + _BATCH]}, now)
+            found.update((d[self.id_field], d) for d in self._collection().find(query))
+        return [self._load(found[i], default, serializer) if i in found else default for i in ids]
+
+    @_translated
+    def set(
+        self,
+        key: str | bytes,
+        value: Any,
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
+        only_if_live: bool = False,
+    ) -> bool:
+        """Store ``value`` under ``key``; return whether it was written.
+
+        :param timeout: seconds or a ``timedelta``; ``None`` for the default
+            ``expires``; ``0`` for never (also over a finite expiry).
+        :param only_if_live: write only over a live entry, never create one
+            (so a late write cannot resurrect a deleted session).
+        """
+        _id = self._id(key)
+        now = self._now()
+        doc = self._document(_id, value, timeout, now, serializer)
+        if only_if_live:
+            result = self._collection().replace_one(self._live(_id, now), doc)
+            return result.matched_count == 1
+        self._collection().replace_one({self.id_field: _id}, doc, upsert=True)
+        return True
+
+    @_translated
+    def set_many(
+        self,
+        mapping: Mapping[Any, Any],
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
+    ) -> list[Any]:
+        """Store every item of ``mapping`` in one bulk write; return the keys.
+
+        Every value is serialized and size-checked before anything is sent.
+        """
+        now = self._now()
+        requests = []
+        for key, value in mapping.items():
+            doc = self._document(self._id(key), value, timeout, now, serializer)
+            if len(bson.encode(doc)) > MAX_DOCUMENT:
+                raise ValueTooLarge("a value exceeds MongoDB's 16 MB limit; nothing was written")
+            requests.append(ReplaceOne({self.id_field: doc[self.id_field]}, doc, upsert=True))
+        if requests:
+            self._collection().bulk_write(requests, ordered=False)
+        return list(mapping)
+
+    @_translated
+    def add(
+        self,
+        key: str | bytes,
+        value: Any,
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
+    ) -> bool:
+        """Store ``value`` only if no live entry exists; atomic.
+
+        An expired entry counts as absent. Returns whether it was stored.
+        """
+        _id = self._id(key)
+        now = self._now()
+        doc = self._document(_id, value, timeout, now, serializer)
+        try:
+            self._collection().replace_one(
+                {self.id_field: _id, self.expires_key: {"$lte": now}}, doc, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_translated
+    def incr(
+        self,
+        key: str | bytes,
+        delta: int = 1,
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
+    ) -> int:
+        """Add ``delta`` to an integer entry atomically; return the new value.
+
+        A missing or expired entry starts at ``delta`` with the given
+        ``timeout``; a live entry keeps its expiry. With the native
+        serializer and no encryption this is one ``findAndModify``; otherwise
+        a compare-and-swap loop of two commands.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise SerializationError("delta must be an int")
+        s = serializer or self.serializer
+        if getattr(s, "native_numbers", False) and self._cipher is None:
+            return self._incr_native(self._id(key), delta, timeout)
+        return self._incr_swap(key, delta, timeout, serializer)
+
+    def _incr_native(self, _id: str, delta: int, timeout: Timeout) -> int:
+        now = self._now()
+        field = "$" + self.expires_key
+        live = {"$gt": [field, now]}
+        update = [
+            {
+                "$set": {
+                    VALUE: {"$cond": [live, {"$add": ["$" + VALUE, delta]}, delta]},
+                    self.expires_key: {"$cond": [live, field, self._expiry(timeout, now)]},
+                    NS: self._ns,
+                }
+            }
+        ]
+        collection = self._collection()
+        for _ in range(3):
+            try:
+                doc = collection.find_one_and_update(
+                    {self.id_field: _id},
+                    update,
+                    projection={VALUE: True},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # two upserts raced; the next try updates
+                continue
+            except OperationFailure as exc:
+                if exc.code in _NOT_NUMBER_CODES:
+                    raise SerializationError("the stored value is not a number") from None
+                raise
+            if doc is None:  # some servers answer None to a raced upsert
+                doc = collection.find_one({self.id_field: _id}, {VALUE: True})
+            if doc is not None:
+                value = doc[VALUE]
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise SerializationError("the stored value is not a number")
+                return int(value)
+        raise OperationError("incr did not settle after 3 attempts")
+
+    def _incr_swap(
+        self, key: str | bytes, delta: int, timeout: Timeout, serializer: Serializer | None
+    ) -> int:
+        _id = self._id(key)
+        collection = self._collection()
+        for _ in range(100):
+            now = self._now()
+            doc = collection.find_one(self._live(_id, now))
+            if doc is None:
+                if self.add(key, delta, timeout, serializer=serializer):
+                    return delta
+                continue
+            current = self._load(doc, None, serializer)
+            if isinstance(current, bool) or not isinstance(current, int):
+                raise SerializationError("the stored value is not an integer")
+            new = {**doc, VALUE: self._dump(_id, current + delta, serializer)}
+            if collection.replace_one({"_id": doc["_id"], VALUE: doc[VALUE]}, new).matched_count:
+                return current + delta
+        raise OperationError("incr did not settle: too much contention")
+
+    @_translated
+    def touch(self, key: str | bytes, timeout: Timeout = None) -> bool:
+        """Give a live entry a new expiry without rewriting its value.
+
+        Returns whether a live entry was found. Never creates one.
+        """
+        _id = self._id(key)
+        now = self._now()
+        result = self._collection().update_one(
+            self._live(_id, now), {"$set": {self.expires_key: self._expiry(timeout, now)}}
+        )
+        return result.matched_count == 1
+
+    @_translated
+    def delete(self, key: str | bytes) -> bool:
+        """Delete ``key``; return whether a live entry was deleted."""
+        doc = self._collection().find_one_and_delete(
+            {self.id_field: self._id(key)}, projection={self.expires_key: True}
+        )
+        if doc is None:
+            return False
+        expires = _aware(doc.get(self.expires_key))
+        return isinstance(expires, dt.datetime) and expires > self._now()
+
+    @_translated
+    def delete_many(self, keys: Iterable[str | bytes]) -> int:
+        """Delete ``keys`` in batched commands; return how many were stored."""
+        ids = list(dict.fromkeys(self._id(k) for k in keys))
+        deleted = 0
+        for start in range(0, len(ids), _BATCH):
+            query = {self.id_field: {"$in": ids[start : start + _BATCH]}}
+            deleted += self._collection().delete_many(query).deleted_count
+        return deleted
+
+    @_translated
+    def has(self, key: str | bytes) -> bool:
+        """Return whether a live entry exists (also when its value is ``None``)."""
+        query = self._live(self._id(key), self._now())
+        return self._collection().find_one(query, {self.id_field: True}) is not None
+
+    def _prefix_query(self, now: dt.datetime | None) -> dict[str, Any]:
+        query: dict[str, Any] = {NS: self._ns}
+        if now is not None:
+            query[self.expires_key] = {"$gt": now}
+        return query
+
+    @_translated
+    def keys(self) -> Iterator[str]:
+        """Iterate over the live keys of this prefix, without the prefix.
+
+        Keys longer than 1,000 bytes are stored hashed and listed as
+        ``"#<sha256>"``. Unavailable with ``hash_ids``.
+        """
+        if self._hasher is not None:
+            raise ConfigurationError("keys cannot be listed when hash_ids is on")
+        cursor = self._collection().find(self._prefix_query(self._now()), {self.id_field: True})
+        cut = len(self.prefix)
+        return (
+            doc[self.id_field][cut:] for doc in cursor if isinstance(doc.get(self.id_field), str)
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
+    @_translated
+    def count(self) -> int:
+        """Return the number of live entries under this prefix."""
+        return self._collection().count_documents(self._prefix_query(self._now()))
+
+    @_translated
+    def clear(self) -> int:
+        """Delete every entry under this prefix (and only those); keep indexes.
+
+        Returns the number of documents deleted.
+        """
+        return self._collection().delete_many(self._prefix_query(None)).deleted_count
+
+    @_translated
+    def purge_expired(self) -> int:
+        """Delete every expired entry in the collection; return how many.
+
+        For ``cleanup="none"`` deployments, run it from a scheduled job.
+        """
+        query = {self.expires_key: {"$lte": self._now()}}
+        return self._collection().delete_many(query).deleted_count
+
+    @_translated
+    def stats(self) -> dict[str, Any]:
+        """Return entry counts, document sizes and the indexes present."""
+        collection = self._collection()
+        now = self._now()
+        live = collection.count_documents({self.expires_key: {"$gt": now}})
+        expired = collection.count_documents({self.expires_key: {"$lte": now}})
+        total = largest = count = 0
+        for batch in collection.find_raw_batches():
+            for size in _document_sizes(cast(bytes, batch)):
+                total += size
+                largest = max(largest, size)
+                count += 1
+        indexes = {index["name"]: dict(index) for index in collection.list_indexes()}
+        wanted = self._wanted_indexes()
+        problems = []
+        for field, options in wanted:
+            match = [i for i in indexes.values() if list(i["key"].items()) == [(field, 1)]]
+            if not match:
+                problems.append(f"missing index on {field}")
+            elif (
+                "expireAfterSeconds" in options
+                and match[0].get("expireAfterSeconds") != options["expireAfterSeconds"]
+            ):
+                problems.append(f"index on {field} has the wrong expireAfterSeconds")
+        return {
+            "live": live,
+            "expired": expired,
+            "documents": count,
+            "average_size": total // count if count else 0,
+            "largest_size": largest,
+            "indexes": sorted(indexes),
+            "index_problems": problems,
+        }

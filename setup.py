@@ -1,0 +1,63 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = next(
+    line.split('"')[1]
+    for line in (here / "mongo_session_backends" / "__init__.py").read_text().splitlines()
+    if line.startswith("__version__")
+)
+
+extras = {
+    "cachelib": ["cachelib>=0.13"],
+    "flask": ["Flask>=2.3", "Flask-Session>=0.8", "cachelib>=0.13"],
+    "beaker": ["Beaker>=1.12"],
+    "pyramid": ["pyramid>=2.0"],
+    "encryption": ["cryptography>=41"],
+    "embedded": ["SecantusDB>=0.7.0b3"],
+    "docs": ["Sphinx>=7"],
+    "bench": ["matplotlib>=3.7"],
+}
+extras["test"] = sorted(
+    {
+        *extras["flask"],
+        *extras["beaker"],
+        *extras["pyramid"],
+        *extras["encryption"],
+        *extras["embedded"],
+        "pyramid_beaker>=0.9",
+        "WebTest>=3",
+        "zope.interface>=6",
+        "markupsafe>=2",
+        "pytest>=7",
+    }
+)
+extras["dev"] = sorted(
+    {*extras["test"], *extras["docs"], *extras["bench"], "mypy>=1.8", "ruff>=0.5"}
+)
+
+setup(
+    name="mongo-session-backends",
+    version=version,
+    description="MongoDB session and cache backends for cachelib/Flask-Session, Beaker and Pyramid",
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["mongo_session_backends", "mongo_session_backends.*"]),
+    package_data={"mongo_session_backends": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=["pymongo>=4.6"],
+    extras_require=extras,
+    entry_points={
+        "beaker.backends": ["mongodb = mongo_session_backends.beaker:MongoNamespaceManager"],
+        "console_scripts": ["mongo-sessions = mongo_session_backends.cli:main"],
+    },
+    classifiers=[
+        "Framework :: Flask",
+        "Framework :: Pyramid",
+        "License :: OSI Approved :: BSD License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Internet :: WWW/HTTP :: Session",
+    ],
+)
