@@ -714,6 +714,36 @@ class MongoManager:
         query = self._live(self._id(key), self._now())
         return self._collection().find_one(query, {self.id_field: True}) is not None
 
+    @_translated
+    def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> bool:
+        """Take the lock named ``key`` for ``token`` if it is free; atomic.
+
+        The lock frees itself after ``ttl`` seconds, so a dead holder does
+        not block others for ever. Locks live beside the entries and are not
+        listed by :meth:`keys` or :meth:`count`.
+        """
+        lock_id = "lock:" + self._id(key)
+        now = self._now()
+        doc = {
+            self.id_field: lock_id,
+            "owner": token,
+            self.expires_key: now + dt.timedelta(seconds=ttl),
+            NS: "lock:" + self._ns,
+        }
+        try:
+            self._collection().replace_one(
+                {self.id_field: lock_id, self.expires_key: {"$lte": now}}, doc, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_translated
+    def release_lock(self, key: str | bytes, token: str) -> bool:
+        """Release the lock named ``key`` if ``token`` holds it."""
+        query = {self.id_field: "lock:" + self._id(key), "owner": token}
+        return self._collection().delete_one(query).deleted_count == 1
+
     def _prefix_query(self, now: dt.datetime | None) -> dict[str, Any]:
         query: dict[str, Any] = {NS: self._ns}
         if now is not None:

@@ -1,0 +1,198 @@
+"""Beaker adapter: :class:`MongoNamespaceManager`, registered as ``mongodb``.
+
+Select it by configuration alone::
+
+    session.type = mongodb
+    session.url = mongodb://db.example.com:27017/myapp
+    session.collection = beaker_sessions
+
+or ``cache.type = mongodb`` for Beaker caches. Beaker's own ``ext:mongodb``
+keeps its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from typing import Any
+
+from beaker.container import NamespaceManager
+
+from .config import as_bool, as_seconds, manager_options
+from .exceptions import ServerUnavailable
+from .manager import MongoManager
+
+__all__ = ["MongoLock", "MongoNamespaceManager"]
+
+log = logging.getLogger("mongo_session_backends")
+_MISSING = object()
+
+#: Beaker's own options, which it may pass on to a backend; ignored here.
+BEAKER_OPTIONS = frozenset(
+    {
+        "auto", "cookie_domain", "cookie_expires", "cookie_path", "crypto_type",
+        "data_dir", "data_serializer", "digest_filenames", "enabled", "encrypt_key",
+        "encrypt_nonce_bits", "expire", "file_dir", "httponly", "id", "invalidate_corrupt",
+        "key", "key_length", "lock_dir", "log_file", "regions", "samesite",
+        "save_accessed_time", "secret", "secure", "type", "validate_key", "webtest_varname",
+    }
+)  # fmt: skip
+ADAPTER_SETTINGS = {
+    "timeout": as_seconds,
+    "lock_timeout": as_seconds,
+    "empty_on_outage": as_bool,
+    "lock_poll": as_seconds,
+}
+
+_managers: dict[tuple[Any, ...], MongoManager] = {}
+_managers_lock = threading.Lock()
+
+
+def shared_manager(options: dict[str, Any]) -> MongoManager:
+    """Return the process-wide manager for ``options``, creating it once.
+
+    Namespace managers are created per request; sharing the manager shares
+    one ``MongoClient`` (one pool) per configuration and process.
+    """
+    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+    manager = _managers.get(key)
+    if manager is None:
+        with _managers_lock:
+            manager = _managers.get(key)
+            if manager is None:
+                manager = _managers[key] = MongoManager(**options)
+    return manager
+
+
+class MongoLock:
+    """A creation lock held in MongoDB, so it excludes other processes too.
+
+    The lock expires after ``ttl`` seconds if its holder dies, and only its
+    holder (the token it was taken with) can release it.
+    """
+
+    def __init__(self, manager: MongoManager, key: Any, ttl: float, poll: float) -> None:
+        self.manager = manager
+        self.key = key
+        self.ttl = ttl
+        self.poll = poll
+        self.token = secrets.token_hex(16)
+
+    def acquire(self, wait: bool = True) -> bool:
+        """Take the lock; with ``wait`` poll until it is free."""
+        while True:
+            if self.manager.acquire_lock(self.key, self.token, self.ttl):
+                return True
+            if not wait:
+                return False
+            time.sleep(self.poll)
+
+    def release(self) -> None:
+        """Release the lock if this object holds it."""
+        self.manager.release_lock(self.key, self.token)
+
+
+class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
+    """A Beaker namespace stored in MongoDB.
+
+    Every option may be given as the raw string of an ``.ini`` file.
+
+    :param namespace: the Beaker namespace (a session id, or a cache name).
+    :param url: MongoDB URI; its database is used unless ``database_name``
+        is given. Default ``mongodb://127.0.0.1:27017``.
+    :param timeout: seconds an entry lives when Beaker gives no expiry
+        (Beaker's ``Session`` passes ``session.timeout`` plus 120). Default:
+        the manager's ``expires`` (14 days).
+    :param lock_timeout: seconds after which a creation lock frees itself if
+        its holder died. Default 30.
+    :param lock_poll: seconds between tries for a held creation lock.
+        Default 0.05.
+    :param empty_on_outage: when MongoDB is unreachable, read as empty and
+        drop writes (with a warning) instead of raising
+        :class:`~mongo_session_backends.ServerUnavailable`. Default ``False``.
+    :param manager: a :class:`~mongo_session_backends.MongoManager` to use.
+        Default: one shared per process and configuration.
+    :param options: any :class:`~mongo_session_backends.MongoManager` option
+        (``database_name``, ``collection``, ``serializer``,
+        ``encryption_keys``, ``connection_options.NAME`` ...). Beaker's
+        ``data_dir``, ``lock_dir``, ``digest_filenames`` and ``key_length``
+        are accepted and ignored. Unknown options raise
+        :class:`~mongo_session_backends.ConfigurationError`.
+
+    The read and write locks are no-ops: each operation is a single atomic
+    MongoDB command.
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        url: str | None = None,
+        *,
+        manager: MongoManager | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(namespace)
+        if url is not None:
+            options["url"] = url
+        base, adapter = manager_options(options, ADAPTER_SETTINGS, BEAKER_OPTIONS)
+        self.timeout = adapter.get("timeout")
+        self.lock_timeout = adapter.get("lock_timeout") or 30
+        self.lock_poll = adapter.get("lock_poll") or 0.05
+        self.empty_on_outage = adapter.get("empty_on_outage", False)
+        shared = manager or shared_manager(base)
+        # The length makes the prefix exact: namespace "a:b" cannot see "a".
+        self.store = shared.with_prefix(f"beaker:{len(namespace)}:{namespace}:")
+
+    def _outage(self, exc: ServerUnavailable, what: str) -> None:
+        if not self.empty_on_outage:
+            raise exc
+        log.warning("beaker %s skipped: %s", what, exc)
+
+    def get_creation_lock(self, key: Any) -> MongoLock:
+        return MongoLock(self.store, key, self.lock_timeout, self.lock_poll)
+
+    def do_remove(self) -> None:
+        self.store.clear()
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            value = self.store.get(key, _MISSING)
+        except ServerUnavailable as exc:
+            self._outage(exc, "read")
+            value = _MISSING
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            return self.store.has(key)
+        except ServerUnavailable as exc:
+            self._outage(exc, "read")
+            return False
+
+    def has_key(self, key: Any) -> bool:
+        return key in self
+
+    def set_value(self, key: Any, value: Any, expiretime: float | None = None) -> None:
+        try:
+            self.store.set(key, value, expiretime or self.timeout)
+        except ServerUnavailable as exc:
+            self._outage(exc, "write")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.set_value(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        try:
+            deleted = self.store.delete(key)
+        except ServerUnavailable as exc:
+            self._outage(exc, "delete")
+            return
+        if not deleted:
+            raise KeyError(key)
+
+    def keys(self) -> list[str]:
+        return list(self.store.keys())

@@ -1,0 +1,183 @@
+"""Turn settings from ``.ini`` files (raw strings) into typed options.
+
+Shared by the Beaker and Pyramid adapters. A secret given as ``env:NAME``
+is read from the environment variable ``NAME``, so secrets stay out of
+configuration files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "MANAGER_SETTINGS",
+    "as_bool",
+    "as_int",
+    "as_list",
+    "as_seconds",
+    "as_secret",
+    "manager_options",
+]
+
+
+class _Invalid(ValueError):
+    """A coercion failure whose message is safe to show (it has no value)."""
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+_NONE = {"none", "null", ""}
+
+
+def as_bool(value: Any) -> bool:
+    """``true/yes/on/1`` or ``false/no/off/0`` (any case), or a bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _Invalid("expected true or false")
+
+
+def as_int(value: Any) -> int:
+    """An integer, or a string of one."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise _Invalid("expected an integer") from None
+
+
+def as_seconds(value: Any) -> float | None:
+    """Seconds as a number; ``None``/``"none"`` stays ``None``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Invalid("expected seconds") from None
+    if number < 0:
+        raise _Invalid("must not be negative")
+    return int(number) if number.is_integer() else number
+
+
+def as_secret(value: Any) -> str | bytes:
+    """A secret; ``env:NAME`` reads the environment variable ``NAME``."""
+    if isinstance(value, bytes):
+        return value
+    text = str(value).strip()
+    if text.startswith("env:"):
+        name = text[4:]
+        if name not in os.environ:
+            raise _Invalid(f"environment variable {name} is not set")
+        return os.environ[name]
+    return text
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list, or a string split on commas and whitespace."""
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    return list(value)
+
+
+def _secrets(value: Any) -> list[str | bytes]:
+    return [as_secret(item) for item in as_list(value)]
+
+
+def _str(value: Any) -> str:
+    return str(value).strip()
+
+
+def _auto(value: Any) -> Any:
+    """A connection option from an .ini file: bool, int, float or str."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.lower() in (_TRUE | _FALSE) - {"1", "0"}:
+        return as_bool(text)
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+#: The manager options that settings may give, with their coercions.
+MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "uri": _str,
+    "url": _str,
+    "database_name": _str,
+    "collection": _str,
+    "expires": as_seconds,
+    "expires_key": _str,
+    "id_field": _str,
+    "expire_after_seconds": as_int,
+    "cleanup": _str,
+    "serializer": _str,
+    "serializer_secret": as_secret,
+    "encryption_keys": _secrets,
+    "hash_ids": as_bool,
+    "id_secret": as_secret,
+}
+
+
+def manager_options(
+    settings: Mapping[str, Any],
+    extra: Mapping[str, Callable[[Any], Any]] | None = None,
+    ignore: frozenset[str] = frozenset(),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split and coerce settings into manager options and adapter options.
+
+    :param settings: names without their prefix (``collection``, not
+        ``session.collection``) mapped to raw or typed values.
+        ``connection_options.NAME`` entries are collected into
+        ``connection_options``; ``url`` is an alias of ``uri``.
+    :param extra: the adapter's own settings, with their coercions.
+    :param ignore: names accepted and dropped.
+    :returns: ``(manager options, adapter options)``.
+    :raises ConfigurationError: for an unknown or malformed setting. The
+        message names the setting, never its value.
+    """
+    extra = extra or {}
+    manager: dict[str, Any] = {}
+    adapter: dict[str, Any] = {}
+    connection: dict[str, Any] = {}
+    for name, value in settings.items():
+        if name in ignore:
+            continue
+        try:
+            if name.startswith("connection_options."):
+                connection[name.partition(".")[2]] = _auto(value)
+            elif name == "connection_options":
+                if not isinstance(value, Mapping):
+                    raise _Invalid("expected a mapping")
+                connection.update(value)
+            elif name in MANAGER_SETTINGS:
+                manager["uri" if name == "url" else name] = MANAGER_SETTINGS[name](value)
+            elif name in extra:
+                adapter[name] = extra[name](value)
+            else:
+                known = sorted({*MANAGER_SETTINGS, *extra, "connection_options.*"})
+                raise ConfigurationError(
+                    f"unknown setting {name!r}; known settings: {', '.join(known)}"
+                )
+        except ConfigurationError:
+            raise
+        except _Invalid as exc:
+            raise ConfigurationError(f"setting {name!r} is malformed: {exc}") from None
+        except (ValueError, TypeError):
+            raise ConfigurationError(f"setting {name!r} is malformed") from None
+    if connection:
+        manager["connection_options"] = connection
+    return manager, adapter
