@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 import bson
+from bson.errors import InvalidDocument
 from pymongo import MongoClient, ReplaceOne, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -58,6 +59,7 @@ NS = "ns"
 MAX_DOCUMENT = 16 * 1024 * 1024
 MAX_ID_BYTES = 1000  # older index-key limits; longer ids are hashed
 _BATCH = 500  # long $in lists are sent in batches
+_UNREADABLE = object()
 _TOO_LARGE_CODES = {10334, 17419, 17420}
 _NOT_NUMBER_CODES = {14, 16554}
 DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
@@ -111,7 +113,7 @@ def _seconds(value: Timeout, name: str) -> float | None:
     return float(value)
 
 
-def translate(exc: PyMongoError) -> MongoSessionError:
+def translate(exc: PyMongoError | InvalidDocument) -> MongoSessionError:
     """Map a pymongo error to this package's errors, without its message.
 
     Server messages can quote keys or values, so only the error class and
@@ -123,6 +125,8 @@ def translate(exc: PyMongoError) -> MongoSessionError:
         code = next(iter(codes), code)
     if isinstance(exc, DocumentTooLarge) or code in _TOO_LARGE_CODES:
         return ValueTooLarge("the document exceeds MongoDB's 16 MB limit; nothing was written")
+    if isinstance(exc, InvalidDocument):
+        return SerializationError("the serialized value is not a valid BSON document")
     if isinstance(exc, (ConnectionFailure, WaitQueueTimeoutError)) or exc.timeout:
         return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")
     return OperationError(
@@ -135,7 +139,7 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except PyMongoError as exc:
+        except (PyMongoError, InvalidDocument) as exc:
             raise translate(exc) from None
 
     return wrapper
@@ -495,10 +499,25 @@ class MongoManager:
 
         :param serializer: overrides the manager's serializer for this call.
         """
+        entry = self.get_entry(key, serializer=serializer)
+        return default if entry is None else entry[0]
+
+    @_translated
+    def get_entry(
+        self, key: str | bytes, *, serializer: Serializer | None = None
+    ) -> tuple[Any, dt.datetime] | None:
+        """Return ``(value, expiry)`` of the live entry under ``key``, else ``None``.
+
+        The expiry is an aware UTC datetime (:data:`FAR_FUTURE` for never).
+        An unreadable entry is ``None`` too.
+        """
         doc = self._collection().find_one(self._live(self._id(key), self._now()))
         if doc is None:
-            return default
-        return self._load(doc, default, serializer)
+            return None
+        value = self._load(doc, _UNREADABLE, serializer)
+        if value is _UNREADABLE:
+            return None
+        return value, _aware(doc[self.expires_key])
 
     @_translated
     def get_many(

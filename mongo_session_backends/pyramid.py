@@ -1,0 +1,391 @@
+"""Pyramid adapter: a server-side session factory on MongoDB.
+
+Use it directly::
+
+    config.set_session_factory(MongoSessionFactory("a long secret", uri="mongodb://..."))
+
+or from ``.ini`` settings with ``config.include("mongo_session_backends.pyramid")``
+and ``mongo_sessions.*`` settings.
+
+The cookie carries only the session id, signed with the secret; the data
+stays in MongoDB. A session that stays empty writes no document and sets no
+cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pyramid.interfaces import ISession, ISessionFactory
+from webob.cookies import CookieProfile, SignedSerializer
+from zope.interface import implementer
+
+from .config import as_bool, as_int, as_seconds, as_secret, manager_options
+from .exceptions import ConfigurationError, SerializationError, ServerUnavailable
+from .manager import MongoManager
+
+__all__ = ["MongoSession", "MongoSessionFactory", "includeme", "session_factory_from_settings"]
+
+log = logging.getLogger("mongo_session_backends")
+
+SETTINGS_PREFIX = "mongo_sessions."
+ADAPTER_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "secret": as_secret,
+    "timeout": as_seconds,
+    "reissue_time": as_seconds,
+    "key_prefix": str,
+    "cookie_name": str,
+    "cookie_max_age": as_int,
+    "cookie_path": str,
+    "cookie_domain": str,
+    "cookie_secure": as_bool,
+    "cookie_httponly": as_bool,
+    "cookie_samesite": str,
+    "set_on_exception": as_bool,
+    "empty_on_outage": as_bool,
+}
+
+
+class _IdSerializer:
+    """The cookie's payload is the bare session id."""
+
+    def dumps(self, value: str) -> bytes:
+        return value.encode("ascii")
+
+    def loads(self, data: bytes) -> str:
+        text = data.decode("ascii")
+        if not 40 <= len(text) <= 64:
+            raise ValueError("not a session id")
+        return text
+
+
+def _mutating(method: Callable[..., Any]) -> Callable[..., Any]:
+    def changed(self: MongoSession, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        self.changed()
+        return result
+
+    changed.__name__ = method.__name__
+    changed.__doc__ = method.__doc__
+    return changed
+
+
+@implementer(ISession)
+class MongoSession(dict[Any, Any]):
+    """A Pyramid session whose data lives in MongoDB.
+
+    Made by :class:`MongoSessionFactory`; not constructed directly.
+    """
+
+    def __init__(self, factory: MongoSessionFactory, request: Any) -> None:
+        super().__init__()
+        self._factory = factory
+        self.request = request
+        self._dirty = False
+        self._invalidated = False
+        self._had_cookie = False
+        self._snapshot: Any = None
+        self._renewed = 0.0
+        self.id: str | None = None
+        self.new = True
+        self.created = self._factory.now()
+        self._load()
+        request.add_response_callback(self._save)
+
+    def _load(self) -> None:
+        factory = self._factory
+        cookie = factory.cookie(self.request)
+        sid = cookie.get_value()
+        self._had_cookie = self.request.cookies.get(factory.cookie_name) is not None
+        if sid is None:
+            return
+        try:
+            entry = factory.store.get_entry(sid)
+        except ServerUnavailable as exc:
+            if not factory.empty_on_outage:
+                raise
+            log.warning("session read skipped: %s", exc)
+            return
+        if entry is None:
+            return
+        state, expires = entry
+        try:
+            data, created = state["d"], float(state["c"])
+            dict.update(self, data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("unreadable session treated as empty")
+            dict.clear(self)
+            return
+        self.id, self.created, self.new = sid, created, False
+        self._snapshot = factory.serializer.dumps(dict(self))
+        timeout = factory.timeout
+        self._renewed = expires.timestamp() - timeout if timeout else self._factory.now()
+
+    # -- ISession ----------------------------------------------------------
+
+    def changed(self) -> None:
+        """Mark the session as changed (for mutations of nested values)."""
+        self._dirty = True
+
+    def invalidate(self) -> None:
+        """Delete the stored session now and start an empty one with a new id."""
+        if self.id is not None:
+            self._factory.store.delete(self.id)
+        dict.clear(self)
+        self.id = None
+        self.new = True
+        self.created = self._factory.now()
+        self._invalidated = True
+        self._dirty = False
+        self._snapshot = None
+
+    def _check(self, key: Any, value: Any) -> None:
+        try:
+            self._factory.serializer.dumps(value)
+        except SerializationError:
+            raise SerializationError(
+                f"the session value for key {key!r} cannot be stored by the session serializer"
+            ) from None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check(key, value)
+        dict.__setitem__(self, key, value)
+        self.changed()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    __delitem__ = _mutating(dict.__delitem__)
+    clear = _mutating(dict.clear)
+    pop = _mutating(dict.pop)
+    popitem = _mutating(dict.popitem)
+
+    def flash(self, msg: Any, queue: str = "", allow_duplicate: bool = True) -> None:
+        """Add ``msg`` to the flash queue ``queue``."""
+        storage = self.setdefault("_f_" + queue, [])
+        if allow_duplicate or msg not in storage:
+            self._check("_f_" + queue, msg)
+            storage.append(msg)
+            self.changed()
+
+    def pop_flash(self, queue: str = "") -> list[Any]:
+        """Remove and return the messages of ``queue``."""
+        return list(self.pop("_f_" + queue, []))
+
+    def peek_flash(self, queue: str = "") -> list[Any]:
+        """Return the messages of ``queue`` without removing them."""
+        return list(self.get("_f_" + queue, []))
+
+    def new_csrf_token(self) -> str:
+        """Store and return a new CSRF token."""
+        token = secrets.token_hex(32)
+        self["_csrft_"] = token
+        return token
+
+    def get_csrf_token(self) -> str:
+        """Return the CSRF token, creating one if there is none."""
+        token = self.get("_csrft_")
+        return str(token) if token is not None else self.new_csrf_token()
+
+    # -- saving --------------------------------------------------------------
+
+    def _save(self, request: Any, response: Any) -> None:
+        factory = self._factory
+        if not factory.set_on_exception and getattr(request, "exception", None) is not None:
+            return
+        try:
+            self._write(response)
+        except ServerUnavailable as exc:
+            if not factory.empty_on_outage:
+                raise
+            log.warning("session write skipped: %s", exc)
+
+    def _write(self, response: Any) -> None:
+        factory = self._factory
+        if self._had_cookie:
+            _vary_cookie(response)
+        if not self:
+            if self.id is not None:
+                factory.store.delete(self.id)
+            if self._had_cookie:
+                factory.cookie(self.request).set_cookies(response, "", max_age=0)
+                _vary_cookie(response)
+            return
+        state = {"c": self.created, "d": dict(self)}
+        if self.id is None:
+            self._create(state, response)
+            return
+        if self._dirty or factory.serializer.dumps(state["d"]) != self._snapshot:
+            if not factory.store.set(self.id, state, factory.lifetime, only_if_live=True):
+                # Destroyed by another request since it was loaded: stay destroyed.
+                factory.cookie(self.request).set_cookies(response, "", max_age=0)
+                return
+        elif self._needs_refresh():
+            factory.store.touch(self.id, factory.lifetime)
+        else:
+            return
+        if factory.max_age is not None:
+            self._set_cookie(response)
+
+    def _needs_refresh(self) -> bool:
+        factory = self._factory
+        if factory.timeout is None or factory.reissue_time is None:
+            return False
+        return self._factory.now() - self._renewed >= factory.reissue_time
+
+    def _create(self, state: dict[str, Any], response: Any) -> None:
+        store = self._factory.store
+        for _ in range(3):
+            sid = secrets.token_urlsafe(32)
+            if store.add(sid, state, self._factory.lifetime):
+                self.id, self.new = sid, False
+                self._set_cookie(response)
+                return
+        raise ServerUnavailable("could not allocate a unique session id")
+
+    def _set_cookie(self, response: Any) -> None:
+        assert self.id is not None
+        self._factory.cookie(self.request).set_cookies(response, self.id)
+        _vary_cookie(response)
+
+
+def _vary_cookie(response: Any) -> None:
+    vary = tuple(response.vary or ())
+    if "Cookie" not in vary:
+        response.vary = (*vary, "Cookie")
+
+
+@implementer(ISessionFactory)
+class MongoSessionFactory:
+    """A Pyramid session factory that stores sessions in MongoDB.
+
+    :param secret: signs the session id in the cookie; at least 16
+        characters. Required.
+    :param timeout: seconds of inactivity after which a session expires on
+        the server. Default 1200. ``None`` means never; ``0`` is refused
+        (Pyramid's cookie sessions would expire at once, other stacks never).
+    :param reissue_time: the least number of seconds between two refreshes
+        of an unchanged session's expiry (one ``touch`` command). Default
+        120. ``0`` refreshes on every request; ``None`` never refreshes, so
+        unchanged sessions expire ``timeout`` seconds after their last write.
+    :param cookie_name: the cookie's name. Default ``"session"``.
+    :param max_age: the cookie's ``Max-Age`` in seconds, renewed whenever the
+        session is written or refreshed. Default ``None`` (a browser-session
+        cookie).
+    :param path: the cookie's path. Default ``"/"``.
+    :param domain: the cookie's domain. Default ``None``.
+    :param secure: send the cookie over HTTPS only. Default ``False``.
+    :param httponly: hide the cookie from JavaScript. Default ``True``.
+    :param samesite: the cookie's ``SameSite``. Default ``"Lax"``.
+    :param set_on_exception: save the session when the view raised.
+        Default ``True``.
+    :param key_prefix: prefix of the stored ids. Default ``"session:"``.
+    :param empty_on_outage: when MongoDB is unreachable, use an empty
+        session and drop writes (with a warning) instead of raising
+        :class:`~mongo_session_backends.ServerUnavailable`. Default ``False``.
+    :param manager: a :class:`~mongo_session_backends.MongoManager` to share.
+        Default: a new one from ``manager_options``.
+    :param manager_options: :class:`~mongo_session_backends.MongoManager`
+        options (``uri``, ``database_name``, ``collection``, ``serializer`` ...).
+    """
+
+    def __init__(
+        self,
+        secret: str | bytes,
+        *,
+        timeout: float | None = 1200,
+        reissue_time: float | None = 120,
+        cookie_name: str = "session",
+        max_age: int | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = True,
+        samesite: str | None = "Lax",
+        set_on_exception: bool = True,
+        key_prefix: str = "session:",
+        empty_on_outage: bool = False,
+        manager: MongoManager | None = None,
+        **manager_options: Any,
+    ) -> None:
+        if not secret or len(secret) < 16:
+            raise ConfigurationError("the session secret must be at least 16 characters")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError("timeout must be positive, or None for no timeout")
+        if reissue_time is not None and reissue_time < 0:
+            raise ConfigurationError("reissue_time must not be negative")
+        if manager is not None and manager_options:
+            raise TypeError("pass either manager or manager options, not both")
+        secret_text = secret.decode() if isinstance(secret, bytes) else secret
+        self.timeout = timeout
+        #: The stored entry's lifetime: ``0`` (never) when ``timeout`` is ``None``.
+        self.lifetime = 0 if timeout is None else timeout
+        self.reissue_time = reissue_time
+        self.cookie_name = cookie_name
+        self.max_age = max_age
+        self.set_on_exception = set_on_exception
+        self.empty_on_outage = empty_on_outage
+        self.store = (manager or MongoManager(**manager_options)).with_prefix(key_prefix)
+        self.serializer = self.store.serializer
+        self._profile = CookieProfile(
+            cookie_name,
+            secure=secure,
+            max_age=max_age,
+            httponly=httponly,
+            samesite=samesite,
+            path=path,
+            domains=[domain] if domain else None,
+            serializer=SignedSerializer(
+                secret_text, "mongo_session_backends.pyramid", "sha512", _IdSerializer()
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"MongoSessionFactory(cookie_name={self.cookie_name!r}, store={self.store!r})"
+
+    def now(self) -> float:
+        """The current time in epoch seconds, from the manager's clock."""
+        return self.store.clock().timestamp()
+
+    def cookie(self, request: Any) -> Any:
+        """The cookie profile bound to ``request``."""
+        return self._profile.bind(request)
+
+    def __call__(self, request: Any) -> MongoSession:
+        return MongoSession(self, request)
+
+
+_COOKIE_OPTIONS = ("max_age", "path", "domain", "secure", "httponly", "samesite")
+_RENAMED = {f"cookie_{name}": name for name in _COOKIE_OPTIONS}
+
+
+def session_factory_from_settings(
+    settings: Mapping[str, Any], prefix: str = SETTINGS_PREFIX
+) -> MongoSessionFactory:
+    """Build a :class:`MongoSessionFactory` from ``mongo_sessions.*`` settings.
+
+    Values may be the raw strings of an ``.ini`` file; secrets may be given
+    as ``env:NAME``. Unknown or malformed settings raise
+    :class:`~mongo_session_backends.ConfigurationError`.
+    """
+    options = {k[len(prefix) :]: v for k, v in settings.items() if k.startswith(prefix)}
+    manager, adapter = manager_options(options, ADAPTER_SETTINGS)
+    secret = adapter.pop("secret", None)
+    if not secret:
+        raise ConfigurationError(f"the setting {prefix}secret is required")
+    factory_options = {_RENAMED.get(k, k): v for k, v in adapter.items()}
+    return MongoSessionFactory(secret, **factory_options, **manager)
+
+
+def includeme(config: Any) -> None:
+    """Set the session factory from the ``mongo_sessions.*`` settings."""
+    config.set_session_factory(session_factory_from_settings(config.get_settings()))
