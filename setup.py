@@ -33,6 +33,9 @@ extras["test"] = sorted(
         "pytest>=7",
     }
 )
+extras["demo"] = sorted(
+    {*extras["embedded"], *extras["flask"], *extras["beaker"], *extras["pyramid"]}
+)
 extras["dev"] = sorted(
     {*extras["test"], *extras["docs"], *extras["bench"], "mypy>=1.8", "ruff>=0.5"}
 )

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 import bson
+import pymongo
 from bson.errors import InvalidDocument
 from pymongo import MongoClient, ReplaceOne, ReturnDocument
 from pymongo.collection import Collection
@@ -319,19 +320,7 @@ class MongoManager:
     def _connect(self) -> Collection[dict[str, Any]]:
         conn = self._conn
         with conn.lock:
-            if conn.closed:
-                raise ServerUnavailable("this manager is closed")
-            pid = os.getpid()
-            if conn.client is None or conn.pid != pid:
-                # After fork the parent's client must not be used or closed.
-                if self._client_given is not None:
-                    conn.client = self._client_given
-                else:
-                    conn.client = MongoClient(self.uri, **self._options)
-                conn.pid = pid
-                conn.collection = conn.client[self.database_name][self.collection_name]
-            collection = conn.collection
-            assert collection is not None
+            collection = self._open()
             if not conn.indexes_ready:
                 try:
                     self._ensure_indexes(collection)
@@ -343,22 +332,29 @@ class MongoManager:
                 conn.indexes_ready = True
             return collection
 
+    def _open(self) -> Collection[dict[str, Any]]:
+        """The collection, with a client for this process. Call under the lock."""
+        conn = self._conn
+        if conn.closed:
+            raise ServerUnavailable("this manager is closed")
+        pid = os.getpid()
+        if conn.client is None or conn.collection is None or conn.pid != pid:
+            # After fork the parent's client must not be used or closed.
+            conn.client = self._client_given or MongoClient(self.uri, **self._options)
+            conn.pid = pid
+            conn.collection = conn.client[self.database_name][self.collection_name]
+        return conn.collection
+
     @_translated
     def ping(self, timeout: float = 5.0) -> bool:
         """Return ``True`` if MongoDB answers within ``timeout`` seconds.
 
         Raises :class:`~mongo_session_backends.ServerUnavailable` otherwise.
         """
-        import pymongo
-
-        conn = self._conn
-        if conn.client is None or conn.pid != os.getpid():
-            with conn.lock:
-                conn.client = self._client_given or MongoClient(self.uri, **self._options)
-                conn.pid = os.getpid()
-                conn.collection = conn.client[self.database_name][self.collection_name]
+        with self._conn.lock:
+            collection = self._open()
         with pymongo.timeout(timeout):
-            conn.client.admin.command("ping")
+            collection.database.client.admin.command("ping")
         return True
 
     def close(self) -> None:
@@ -376,9 +372,10 @@ class MongoManager:
     @_translated
     def ensure_indexes(self) -> list[str]:
         """Create or fix the indexes this manager needs; return what was done."""
-        self._collection()
-        assert self._conn.collection is not None
-        return self._ensure_indexes(self._conn.collection)
+        with self._conn.lock:
+            done = self._ensure_indexes(self._open())
+            self._conn.indexes_ready = True
+        return done
 
     def _wanted_indexes(self) -> list[tuple[str, dict[str, Any]]]:
         wanted: list[tuple[str, dict[str, Any]]] = [(NS, {})]
@@ -788,9 +785,17 @@ class MongoManager:
         return self.keys()
 
     @_translated
-    def count(self) -> int:
-        """Return the number of live entries under this prefix."""
-        return self._collection().count_documents(self._prefix_query(self._now()))
+    def count(self, *, all_prefixes: bool = False) -> int:
+        """Return the number of live entries under this prefix.
+
+        :param all_prefixes: count the live entries of every prefix (and any
+            live creation locks) instead. Default ``False``.
+        """
+        if all_prefixes:
+            query = {self.expires_key: {"$gt": self._now()}}
+        else:
+            query = self._prefix_query(self._now())
+        return self._collection().count_documents(query)
 
     @_translated
     def clear(self) -> int:
@@ -807,12 +812,18 @@ class MongoManager:
         For ``cleanup="none"`` deployments, run it from a scheduled job.
         """
         query = {self.expires_key: {"$lte": self._now()}}
-        return self._collection().delete_many(query).deleted_count
+        with self._conn.lock:
+            collection = self._open()  # needs none of the indexes
+        return collection.delete_many(query).deleted_count
 
     @_translated
     def stats(self) -> dict[str, Any]:
-        """Return entry counts, document sizes and the indexes present."""
-        collection = self._collection()
+        """Return entry counts, document sizes and the indexes present.
+
+        Reads only: it creates no index, and reports missing or wrong ones.
+        """
+        with self._conn.lock:
+            collection = self._open()
         now = self._now()
         live = collection.count_documents({self.expires_key: {"$gt": now}})
         expired = collection.count_documents({self.expires_key: {"$lte": now}})
