@@ -76,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _manager(args: argparse.Namespace, **options: Any) -> MongoManager:
-    connection = {"serverSelectionTimeoutMS": int(args.timeout * 1000)}
+    # Maintenance may scan a large collection: a bounded wait for the server,
+    # no limit on the work itself.
+    wait = int(args.timeout * 1000)
+    connection = {"serverSelectionTimeoutMS": wait, "connectTimeoutMS": wait, "socketTimeoutMS": 0}
     if "cleanup" in args:
         options.update(
             cleanup=args.cleanup,

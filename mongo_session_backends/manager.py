@@ -63,6 +63,8 @@ _BATCH = 500  # long $in lists are sent in batches
 _UNREADABLE = object()
 _TOO_LARGE_CODES = {10334, 17419, 17420}
 _NOT_NUMBER_CODES = {14, 16554}
+# Shutdown, step-down and network errors the server reports as command errors.
+_UNAVAILABLE_CODES = {6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436}
 DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
     "serverSelectionTimeoutMS": 5000,
     "connectTimeoutMS": 5000,
@@ -128,7 +130,8 @@ def translate(exc: PyMongoError | InvalidDocument) -> MongoSessionError:
         return ValueTooLarge("the document exceeds MongoDB's 16 MB limit; nothing was written")
     if isinstance(exc, InvalidDocument):
         return SerializationError("the serialized value is not a valid BSON document")
-    if isinstance(exc, (ConnectionFailure, WaitQueueTimeoutError)) or exc.timeout:
+    unavailable = (ConnectionFailure, WaitQueueTimeoutError)
+    if isinstance(exc, unavailable) or exc.timeout or code in _UNAVAILABLE_CODES:
         return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")
     return OperationError(
         f"MongoDB refused the operation ({type(exc).__name__}, code {code})", code
@@ -183,7 +186,8 @@ class MongoManager:
     :param connection_options: keyword arguments for ``MongoClient``, over
         the defaults ``serverSelectionTimeoutMS=5000``,
         ``connectTimeoutMS=5000``, ``socketTimeoutMS=10000`` and
-        ``tz_aware=True``. Pass ``{"journal": True}`` or ``{"w": "majority"}``
+        ``tz_aware=True``. Add ``timeoutMS`` for one overall limit per
+        operation, retries included. Pass ``{"journal": True}`` or ``{"w": "majority"}``
         for stronger durability.
     :param expires: default lifetime of an entry, seconds or a
         ``timedelta``. Default 14 days. ``0`` means never.
@@ -824,6 +828,9 @@ class MongoManager:
         """
         with self._conn.lock:
             collection = self._open()
+        return self._stats(collection)
+
+    def _stats(self, collection: Collection[dict[str, Any]]) -> dict[str, Any]:
         now = self._now()
         live = collection.count_documents({self.expires_key: {"$gt": now}})
         expired = collection.count_documents({self.expires_key: {"$lte": now}})
