@@ -129,6 +129,7 @@ MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "encryption_keys": _secrets,
     "hash_ids": as_bool,
     "id_secret": as_secret,
+    "incr_mode": _str,
 }
 
 

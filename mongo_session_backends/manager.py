@@ -218,6 +218,12 @@ class MongoManager:
         Default :func:`utcnow`; tests pass a controllable clock.
     :param prefix: prepended to every key; :meth:`clear`, :meth:`keys` and
         :meth:`count` act on this prefix only. Default ``""``.
+    :param incr_mode: how :meth:`incr` runs. ``"find_and_modify"`` (default):
+        one atomic ``findAndModify`` that returns the new value.
+        ``"update_and_read"``: an atomic ``update`` then a ``find``, two
+        commands, for servers whose ``findAndModify`` scans (such as the
+        embedded test server); the total is exact, but the returned value may
+        include increments other clients made in between.
     """
 
     def __init__(
@@ -241,6 +247,7 @@ class MongoManager:
         id_secret: str | bytes | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         prefix: str = "",
+        incr_mode: Literal["find_and_modify", "update_and_read"] = "find_and_modify",
     ) -> None:
         self.uri = uri or "mongodb://127.0.0.1:27017"
         self.database_name = database_name or _uri_database(self.uri) or "sessions"
@@ -265,6 +272,9 @@ class MongoManager:
             raise ConfigurationError("hash_ids needs id_secret")
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a str")
+        if incr_mode not in ("find_and_modify", "update_and_read"):
+            raise ConfigurationError("incr_mode must be 'find_and_modify' or 'update_and_read'")
+        self.incr_mode = incr_mode
         self.expires_key = expires_key
         self.id_field = id_field
         self.expire_after_seconds = expire_after_seconds
@@ -604,11 +614,13 @@ class MongoManager:
         """
         _id = self._id(key)
         now = self._now()
-        doc = self._document(_id, value, timeout, now, serializer)
+        return self._insert_if_absent(self._document(_id, value, timeout, now, serializer), now)
+
+    def _insert_if_absent(self, doc: dict[str, Any], now: dt.datetime) -> bool:
+        """Write ``doc`` unless a live document has its id: one atomic upsert."""
+        expired = {self.id_field: doc[self.id_field], self.expires_key: {"$lte": now}}
         try:
-            self._collection().replace_one(
-                {self.id_field: _id, self.expires_key: {"$lte": now}}, doc, upsert=True
-            )
+            self._collection().replace_one(expired, doc, upsert=True)
         except DuplicateKeyError:
             return False
         return True
@@ -652,20 +664,24 @@ class MongoManager:
         collection = self._collection()
         for _ in range(3):
             try:
-                doc = collection.find_one_and_update(
-                    {self.id_field: _id},
-                    update,
-                    projection={VALUE: True},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
+                if self.incr_mode == "update_and_read":
+                    collection.update_one({self.id_field: _id}, update, upsert=True)
+                    doc = None
+                else:
+                    doc = collection.find_one_and_update(
+                        {self.id_field: _id},
+                        update,
+                        projection={VALUE: True},
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    )
             except DuplicateKeyError:  # two upserts raced; the next try updates
                 continue
             except OperationFailure as exc:
                 if exc.code in _NOT_NUMBER_CODES:
                     raise SerializationError("the stored value is not a number") from None
                 raise
-            if doc is None:  # some servers answer None to a raced upsert
+            if doc is None:  # update_and_read, or a server's None for a raced upsert
                 doc = collection.find_one({self.id_field: _id}, {VALUE: True})
             if doc is not None:
                 value = doc[VALUE]
@@ -709,14 +725,12 @@ class MongoManager:
 
     @_translated
     def delete(self, key: str | bytes) -> bool:
-        """Delete ``key``; return whether a live entry was deleted."""
-        doc = self._collection().find_one_and_delete(
-            {self.id_field: self._id(key)}, projection={self.expires_key: True}
-        )
-        if doc is None:
-            return False
-        expires = _aware(doc.get(self.expires_key))
-        return isinstance(expires, dt.datetime) and expires > self._now()
+        """Delete ``key``; return whether a live entry was deleted.
+
+        An expired entry is left to the TTL monitor: it is invisible already.
+        """
+        query = self._live(self._id(key), self._now())
+        return self._collection().delete_one(query).deleted_count == 1
 
     @_translated
     def delete_many(self, keys: Iterable[str | bytes]) -> int:
@@ -750,13 +764,7 @@ class MongoManager:
             self.expires_key: now + dt.timedelta(seconds=ttl),
             NS: "lock:" + self._ns,
         }
-        try:
-            self._collection().replace_one(
-                {self.id_field: lock_id, self.expires_key: {"$lte": now}}, doc, upsert=True
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+        return self._insert_if_absent(doc, now)
 
     @_translated
     def release_lock(self, key: str | bytes, token: str) -> bool:

@@ -77,6 +77,7 @@ def test_constructor_does_not_touch_the_network() -> None:
         {"serializer": "yaml"},
         {"serializer": "pickle"},
         {"cleanup": "cosmos", "expires": 0},
+        {"incr_mode": "sometimes"},
     ],
 )
 def test_bad_options(options: dict[str, Any]) -> None:
@@ -211,9 +212,12 @@ def test_add_is_atomic(manager: MongoManager) -> None:
     assert manager.get("k") == wins[0]
 
 
-@pytest.mark.parametrize("serializer", ["native", "json"])
-def test_incr_is_atomic(manager_options: dict[str, Any], serializer: str) -> None:
-    m = MongoManager(serializer=serializer, **manager_options)
+@pytest.mark.parametrize(
+    ("serializer", "mode"),
+    [("native", "find_and_modify"), ("native", "update_and_read"), ("json", "find_and_modify")],
+)
+def test_incr_is_atomic(manager_options: dict[str, Any], serializer: str, mode: Any) -> None:
+    m = MongoManager(serializer=serializer, incr_mode=mode, **manager_options)
     barrier = threading.Barrier(8)
 
     def worker() -> None:
@@ -229,7 +233,9 @@ def test_incr_is_atomic(manager_options: dict[str, Any], serializer: str) -> Non
     assert m.get("n") == 400
 
 
-def test_incr_semantics(manager: MongoManager, clock: Any) -> None:
+@pytest.mark.parametrize("mode", ["find_and_modify", "update_and_read"])
+def test_incr_semantics(manager_options: dict[str, Any], clock: Any, mode: Any) -> None:
+    manager = MongoManager(incr_mode=mode, **manager_options)
     assert manager.incr("n", 5, 10) == 5
     assert manager.incr("n", -7) == -2
     clock.advance(9)

@@ -1,0 +1,1 @@
+"""Benchmarks of mongo-session-backends against raw pymongo and its peers."""

@@ -1,0 +1,259 @@
+"""What the benchmark measures: one :class:`Case` per system and operation.
+
+Every system runs on the same server, with the same client options, keys
+and values. Each case is a callable taking a counter ``i``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import MongoClient, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from mongo_session_backends import MongoManager
+from mongo_session_backends.beaker import MongoNamespaceManager
+from mongo_session_backends.cachelib import MongoDBCache
+from mongo_session_backends.manager import utcnow
+
+KEYS = 1000
+VALUE = {
+    "user_id": 12345,
+    "name": "alice",
+    "roles": ["admin", "dev"],
+    "csrf": "c" * 40,
+    "cart": [{"sku": n, "qty": 1} for n in range(5)],
+}
+OURS, RAW = "ours", "raw pymongo"
+PEER_CACHELIB, PEER_BEAKER, PEER_FLASK = (
+    "cachelib MongoDbCache",
+    "Beaker ext:mongodb",
+    "Flask-Session mongodb",
+)
+
+
+@dataclass
+class Case:
+    """One measured operation of one system."""
+
+    system: str
+    operation: str
+    run: Callable[[int], Any]
+    #: the client whose commands are counted for this case
+    client: Any = None
+    #: cases whose summed time per operation is this case's ceiling
+    limit: list[str] = field(default_factory=list)
+    #: run after each round, untimed, to keep the collection's size steady
+    reset: Callable[[], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}: {self.operation}"
+
+
+def key(i: int) -> str:
+    return f"k{i % KEYS}"
+
+
+def raw_cases(client: MongoClient[Any], database: str) -> list[Case]:
+    """Raw pymongo on our collection: the ceiling of each operation."""
+    coll = client[database]["sessions"]
+    fresh = itertools.count()
+
+    def later() -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=300)
+
+    def add(i: int) -> bool:
+        try:
+            coll.update_one(
+                {"_id": f"raw-add-{next(fresh)}", "expires": {"$lte": utcnow()}},
+                {"$set": {"value": VALUE, "expires": later(), "ns": ""}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    ops: dict[str, Callable[[int], Any]] = {
+        "get": lambda i: coll.find_one({"_id": key(i), "expires": {"$gt": utcnow()}}),
+        "set": lambda i: coll.update_one(
+            {"_id": key(i)}, {"$set": {"value": VALUE, "expires": later(), "ns": ""}}, upsert=True
+        ),
+        "has": lambda i: coll.find_one({"_id": key(i), "expires": {"$gt": utcnow()}}, {"_id": 1}),
+        "add": add,
+        "delete": lambda i: coll.delete_one({"_id": key(i + 500), "expires": {"$gt": utcnow()}}),
+        "touch": lambda i: coll.update_one(
+            {"_id": key(i), "expires": {"$gt": utcnow()}}, {"$set": {"expires": later()}}
+        ),
+        "inc": lambda i: coll.find_one_and_update(
+            {"_id": "raw-counter"},
+            {"$inc": {"value": 1}, "$set": {"expires": later(), "ns": ""}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        ),
+        "inc (update + find)": lambda i: (
+            coll.update_one({"_id": "raw-counter2"}, {"$inc": {"value": 1}}, upsert=True),
+            coll.find_one({"_id": "raw-counter2"}),
+        ),
+    }
+    cases = [Case(RAW, name, fn, client) for name, fn in ops.items()]
+    cases[3].reset = lambda: coll.delete_many({"_id": {"$regex": "^raw-add-"}})
+    return cases
+
+
+def _cache_ops(cache: Any) -> dict[str, Callable[[int], Any]]:
+    """The operations every cachelib cache has."""
+    fresh = itertools.count()
+    return {
+        "get": lambda i: cache.get(key(i)),
+        "set": lambda i: cache.set(key(i), VALUE),
+        "has": lambda i: cache.has(key(i)),
+        "add": lambda i: cache.add(f"add-{next(fresh)}", VALUE),
+        "delete": lambda i: cache.delete(key(i + 500)),
+        "inc": lambda i: cache.inc("counter"),
+    }
+
+
+def our_cache_cases(manager: MongoManager, client: MongoClient[Any]) -> list[Case]:
+    cache = MongoDBCache(manager=manager)
+    two_step = MongoDBCache(manager=manager.with_prefix(""))
+    two_step.manager.incr_mode = "update_and_read"
+    ops = _cache_ops(cache)
+    ops["touch"] = lambda i: cache.touch(key(i))
+    ops["inc (update + find)"] = lambda i: two_step.inc("counter2")
+    cases = [Case(OURS, name, fn, client, [f"{RAW}: {name}"]) for name, fn in ops.items()]
+    coll = manager.client[manager.database_name][manager.collection_name]
+    cases[3].reset = lambda: coll.delete_many({"_id": {"$regex": "^add-"}})
+    return cases
+
+
+def peer_cachelib_cases(client: MongoClient[Any], database: str) -> list[Case]:
+    from cachelib.mongodb import MongoDbCache
+
+    cache = MongoDbCache(client=client, db=database, collection="cachelib_peer")
+    cases = [Case(PEER_CACHELIB, name, fn, client) for name, fn in _cache_ops(cache).items()]
+    cases[3].reset = lambda: cache.client.delete_many({"id": {"$regex": "^add-"}})
+    return cases
+
+
+def _beaker_get(ns: Any, k: str) -> Any:
+    try:
+        return ns[k]
+    except KeyError:
+        return None
+
+
+def beaker_cases(
+    manager: MongoManager, client: MongoClient[Any], peer_client: MongoClient[Any]
+) -> list[Case]:
+    """Namespace get and set; ``peer_client`` names the database in its URI."""
+    from beaker.ext.mongodb import MongoNamespaceManager as PeerNamespace
+
+    ours = MongoNamespaceManager("bench", manager=manager)
+    peer = PeerNamespace("bench", peer_client)
+    cases = []
+    for system, ns, counted in ((OURS, ours, client), (PEER_BEAKER, peer, peer_client)):
+        ops: dict[str, Callable[[int], Any]] = {
+            "beaker get": lambda i, ns=ns: _beaker_get(ns, key(i)),
+            "beaker set": lambda i, ns=ns: ns.set_value(key(i), VALUE, 300),
+        }
+        cases += [Case(system, name, fn, counted) for name, fn in ops.items()]
+    cases[0].limit = [f"{RAW}: get"]
+    cases[1].limit = [f"{RAW}: set"]
+    return cases
+
+
+def _flask_client(session_type: str, **config: Any) -> Any:
+    import flask
+
+    app = flask.Flask(f"bench_{session_type}")
+    app.config.update(SECRET_KEY="bench", **config)
+    if session_type != "cookie":
+        from flask_session import Session
+
+        app.config["SESSION_TYPE"] = session_type
+        Session(app)
+
+    @app.get("/")
+    def view() -> str:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        flask.session["cart"] = VALUE["cart"]
+        return "ok"
+
+    test_client = app.test_client()
+    return lambda i: test_client.get("/")
+
+
+def flask_cases(manager: MongoManager, client: MongoClient[Any], database: str) -> list[Case]:
+    ours = _flask_client("cachelib", SESSION_CACHELIB=MongoDBCache(manager=manager))
+    peer = _flask_client(
+        "mongodb", SESSION_MONGODB=client, SESSION_MONGODB_DB=database,
+        SESSION_MONGODB_COLLECT="flask_peer",
+    )  # fmt: skip
+    cookie = _flask_client("cookie")
+    limit = [f"{RAW}: get", f"{RAW}: set", "Flask cookie session: request"]
+    return [
+        Case("Flask cookie session", "request", cookie),
+        Case(OURS, "flask request", ours, client, limit),
+        Case(PEER_FLASK, "flask request", peer, client),
+    ]
+
+
+def pyramid_cases(manager: MongoManager, client: MongoClient[Any]) -> list[Case]:
+    from pyramid.config import Configurator
+    from pyramid.request import Request
+    from pyramid.session import SignedCookieSessionFactory
+
+    from mongo_session_backends.pyramid import MongoSessionFactory
+
+    def app(factory: Any) -> Callable[[int], Any]:
+        config = Configurator()
+        config.set_session_factory(factory)
+
+        def view(request: Any) -> Any:
+            request.session["n"] = request.session.get("n", 0) + 1
+            return request.response
+
+        config.add_route("v", "/")
+        config.add_view(view, route_name="v")
+        wsgi = config.make_wsgi_app()
+        cookies: dict[str, str] = {}
+
+        def run(i: int) -> Any:
+            request = Request.blank("/")
+            if cookies:
+                request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+            response = request.get_response(wsgi)
+            for name, value in response.headers.items():
+                if name == "Set-Cookie":
+                    cookie = value.split(";", 1)[0]
+                    cookies[cookie.split("=", 1)[0]] = cookie.split("=", 1)[1]
+            return response
+
+        return run
+
+    ours = app(MongoSessionFactory("bench-secret-of-length", manager=manager))
+    cookie = app(SignedCookieSessionFactory("bench-secret-of-length"))
+    limit = [f"{RAW}: get", f"{RAW}: set", "Pyramid cookie session: request"]
+    return [
+        Case("Pyramid cookie session", "request", cookie),
+        Case(OURS, "pyramid request", ours, client, limit),
+    ]
+
+
+def populate(client: MongoClient[Any], database: str, total: int) -> None:
+    """Grow our collection to ``total`` documents of the usual shape."""
+    coll = client[database]["sessions"]
+    far = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+    have = coll.estimated_document_count()
+    for start in range(have, total, 5000):
+        stop = min(total, start + 5000)
+        docs = [
+            {"_id": f"fill{n}", "value": VALUE, "expires": far, "ns": ""}
+            for n in range(start, stop)
+        ]
+        coll.insert_many(docs, ordered=False)

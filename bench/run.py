@@ -1,0 +1,407 @@
+"""Run the benchmark: interleaved rounds, command counts, growth, threads.
+
+``python -m bench`` starts a fresh embedded server (or uses ``--uri``), then
+prints a table with ratios, and writes ``benchmark.json`` and
+``benchmark.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient, monitoring
+
+from mongo_session_backends import MongoManager
+from mongo_session_backends.embedded import EmbeddedServer
+
+from .cases import (
+    OURS,
+    PEER_BEAKER,
+    PEER_CACHELIB,
+    PEER_FLASK,
+    RAW,
+    VALUE,
+    Case,
+    beaker_cases,
+    flask_cases,
+    our_cache_cases,
+    peer_cachelib_cases,
+    populate,
+    pyramid_cases,
+    raw_cases,
+)
+
+PEERS = (PEER_CACHELIB, PEER_BEAKER, PEER_FLASK)
+DATABASE = "bench"
+
+
+class Counter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.count = 0
+        self.enabled = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.enabled and event.command_name not in ("hello", "ismaster", "endSessions"):
+            self.count += 1
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+def measure(run: Callable[[int], Any], seconds: float, start: int = 0) -> float:
+    """Operations per second of ``run`` over about ``seconds`` (at least 3 calls)."""
+    n = 0
+    began = time.perf_counter()
+    while True:
+        run(start + n)
+        n += 1
+        elapsed = time.perf_counter() - began
+        if n >= 3 and elapsed >= seconds:
+            return n / elapsed
+
+
+def rounds(cases: list[Case], count: int, seconds: float) -> dict[str, float]:
+    """Median ops/s per case over ``count`` interleaved rounds."""
+    samples: dict[str, list[float]] = {c.name: [] for c in cases}
+    for r in range(count):
+        for case in cases:
+            samples[case.name].append(measure(case.run, seconds, start=r * 100_000))
+            if case.reset is not None:
+                case.reset()
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def commands_per_op(cases: list[Case], counter: Counter, calls: int = 20) -> dict[str, float]:
+    result = {}
+    for case in cases:
+        if case.client is None:
+            continue
+        for i in range(3):
+            case.run(900_000 + i)  # warm up: indexes, first connection
+        counter.count = 0
+        counter.enabled = True
+        for i in range(calls):
+            case.run(800_000 + i)
+        counter.enabled = False
+        result[case.name] = counter.count / calls
+    return result
+
+
+def threaded(manager: MongoManager, threads: int, seconds: float) -> float:
+    """Total get+set ops/s of ``threads`` threads sharing one manager."""
+    from mongo_session_backends.cachelib import MongoDBCache
+
+    cache = MongoDBCache(manager=manager)
+    done = [0] * threads
+    stop = threading.Event()
+
+    def work(t: int) -> None:
+        n = 0
+        while not stop.is_set():
+            key = f"t{t}-{n % 100}"
+            cache.set(key, VALUE)
+            cache.get(key)
+            n += 2
+        done[t] = n
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    began = time.perf_counter()
+    for w in workers:
+        w.start()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join()
+    return sum(done) / (time.perf_counter() - began)
+
+
+def ratios(results: dict[str, float], cases: list[Case]) -> list[dict[str, Any]]:
+    """One row per case: ops/s, ratio to its raw ceiling and to each peer."""
+    rows = []
+    for case in cases:
+        ops = results[case.name]
+        row: dict[str, Any] = {"system": case.system, "operation": case.operation, "ops": ops}
+        if case.limit:
+            ceiling = 1 / sum(1 / results[name] for name in case.limit)
+            row["vs_ceiling"] = ops / ceiling
+        if case.system == OURS:
+            for peer in PEERS:
+                other = results.get(f"{peer}: {case.operation}")
+                if other:
+                    row[f"vs {peer}"] = ops / other
+        rows.append(row)
+    return rows
+
+
+def versions() -> dict[str, str]:
+    names = ["mongo-session-backends", "pymongo", "cachelib", "Flask", "Flask-Session",
+             "Beaker", "pyramid", "SecantusDB"]  # fmt: skip
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def print_table(rows: list[dict[str, Any]], commands: dict[str, float]) -> None:
+    peers_shown = [p for p in PEERS if any(f"vs {p}" in r for r in rows)]
+    header = f"{'system':24} {'operation':20} {'ops/s':>9} {'cmds':>5} {'vs raw':>7}"
+    header += "".join(f" {('vs ' + p.split()[0]):>14}" for p in peers_shown)
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        name = f"{row['system']}: {row['operation']}"
+        cmds = commands.get(name)
+        line = f"{row['system']:24} {row['operation']:20} {row['ops']:9.0f} "
+        line += f"{cmds:5.1f}" if cmds is not None else f"{'':5}"
+        line += f" {row['vs_ceiling']:6.2f}x" if "vs_ceiling" in row else f" {'':7}"
+        for peer in peers_shown:
+            value = row.get(f"vs {peer}")
+            line += f" {value:13.1f}x" if value else f" {'':14}"
+        print(line)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    operations = ["get", "set", "has", "add", "delete", "inc", "beaker get", "beaker set",
+                  "flask request"]  # fmt: skip
+    systems = [OURS, RAW, *PEERS]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.8 / len(systems)
+    for s, system in enumerate(systems):
+        values = []
+        for op in operations:
+            match = [r["ops"] for r in rows if r["system"] == system and r["operation"] == op]
+            values.append(match[0] if match else 0)
+        positions = [o + s * width for o in range(len(operations))]
+        left.bar(positions, values, width, label=system)
+    left.set_xticks([o + 0.4 - width / 2 for o in range(len(operations))], operations, rotation=30)
+    left.set_ylabel("operations per second (higher is better)")
+    left.set_yscale("log")
+    left.set_title(f"{report['collection_sizes'][0]:,} documents")
+    left.legend(fontsize=8)
+    growth = report["growth"]
+    names = list(growth)
+    right.barh(names, [growth[n] for n in names], color="tab:orange")
+    right.axvline(1.2, color="grey", linestyle="--", linewidth=1)
+    right.set_xscale("log")
+    right.set_xlabel("slowdown as the collection grows (lower is better)")
+    right.set_title("growth")
+    right.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def write_rst(report: dict[str, Any], path: Path) -> None:
+    """The figures as reStructuredText tables, for the docs to include."""
+    lines = [
+        f"Run on {report['date']} against {report['server']} {report['server_version']}, "
+        f"client options ``{report['client_options']}``, {report['rounds']} interleaved rounds "
+        f"of {report['seconds_per_case']} s per case, median shown. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+        + ".",
+        "",
+        f".. list-table:: Operations per second at {report['collection_sizes'][0]:,} documents",
+        "   :header-rows: 1",
+        "",
+        "   * - system",
+        "     - operation",
+        "     - ops/s",
+        "     - commands per op",
+        "     - vs its raw ceiling",
+        "     - vs the peer",
+    ]
+    for row in report["rows"]:
+        name = f"{row['system']}: {row['operation']}"
+        peer = next((f"{v:.1f}x {k[3:]}" for k, v in row.items() if k.startswith("vs ") and v), "")
+        commands = report["commands_per_op"].get(name)
+        lines += [
+            f"   * - {row['system']}",
+            f"     - {row['operation']}",
+            f"     - {row['ops']:.0f}",
+            f"     - {commands:.1f}" if commands is not None else "     -",
+            f"     - {row['vs_ceiling']:.2f}x" if "vs_ceiling" in row else "     -",
+            f"     - {peer}" if peer else "     -",
+        ]
+    lines += ["", ".. list-table:: Slowdown as the collection grows", "   :header-rows: 1", "",
+              "   * - case", "     - slowdown"]  # fmt: skip
+    for name, factor in report["growth"].items():
+        lines += [f"   * - {name}", f"     - {factor:.2f}x"]
+    lines += ["", ".. list-table:: Threads sharing one manager (cache set and get)",
+              "   :header-rows: 1", "", "   * - threads", "     - ops/s"]  # fmt: skip
+    for threads, ops in report["threads"].items():
+        lines += [f"   * - {threads}", f"     - {ops:.0f}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--uri", help="benchmark this server (default: a fresh embedded one)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--seconds", type=float, default=0.3,
+                        help="time per case per round (default 0.3)")  # fmt: skip
+    parser.add_argument("--sizes", default="1000,100000",
+                        help="our sizes for the growth test (default 1000,100000)")  # fmt: skip
+    parser.add_argument("--peer-sizes", default="100,5000",
+                        help="peer sizes for the growth test (default 100,5000)")  # fmt: skip
+    parser.add_argument("--threads", default="1,4,16", help="thread counts (default 1,4,16)")
+    parser.add_argument("--retry-writes", action="store_true", help="leave retryWrites on")
+    parser.add_argument(
+        "--out", default="bench-results", help="output folder (default bench-results)"
+    )
+    parser.add_argument("--quick", action="store_true", help="a tiny run, to check it works")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds, args.sizes, args.peer_sizes, args.threads = (
+            1,
+            0.02,
+            "200,400",
+            "50,100",
+            "1,2",
+        )
+    sizes = [int(s) for s in args.sizes.split(",")]
+    peer_sizes = [int(s) for s in args.peer_sizes.split(",")]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    server = None
+    uri = args.uri
+    if uri is None:
+        server = EmbeddedServer().start()
+        uri = server.uri
+    options = {"retryWrites": bool(args.retry_writes), "tz_aware": True}
+    counter = Counter()
+    try:
+        client: MongoClient[Any] = MongoClient(uri, event_listeners=[counter], **options)
+        client.drop_database(DATABASE)
+        base = uri.split("?")[0].rstrip("/")
+        if base.count("/") > 2:
+            base = base.rsplit("/", 1)[0]
+        peer_client: MongoClient[Any] = MongoClient(
+            f"{base}/{DATABASE}", event_listeners=[counter], **options
+        )
+        manager = MongoManager(client=client, database_name=DATABASE)
+        cases = [
+            *raw_cases(client, DATABASE),
+            *our_cache_cases(manager, client),
+            *peer_cachelib_cases(client, DATABASE),
+            *beaker_cases(manager, client, peer_client),
+            *flask_cases(manager, client, DATABASE),
+            *pyramid_cases(manager, client),
+        ]
+        for case in cases:
+            case.run(0)  # connect, create indexes, create the counters
+        populate(client, DATABASE, sizes[0])
+        _fill_peers(client, sizes[0])  # the peers start at the same size
+        print(f"server {uri}  client options {options}  rounds {args.rounds}")
+        commands = commands_per_op(cases, counter)
+        results = rounds(cases, args.rounds, args.seconds)
+        rows = ratios(results, cases)
+        print(f"\n== {sizes[0]:,} documents in our collection ==")
+        print_table(rows, commands)
+
+        growth: dict[str, float] = {}
+        grown = [c for c in cases if c.system in (OURS, RAW) and "request" not in c.operation]
+        populate(client, DATABASE, sizes[-1])
+        large = rounds(grown, args.rounds, args.seconds)
+        for case in grown:
+            growth[f"{case.name} ({sizes[0]:,} to {sizes[-1]:,})"] = (
+                results[case.name] / large[case.name]
+            )
+        peer_growth_cases = [
+            c for c in cases if c.system in (PEER_CACHELIB, PEER_BEAKER, PEER_FLASK)
+        ]
+        _fill_peers(client, peer_sizes[0])
+        small_peers = rounds(peer_growth_cases, 1, args.seconds)
+        _fill_peers(client, peer_sizes[-1])
+        large_peers = rounds(peer_growth_cases, 1, args.seconds)
+        for case in peer_growth_cases:
+            label = f"{case.name} ({peer_sizes[0]:,} to {peer_sizes[-1]:,})"
+            growth[label] = small_peers[case.name] / large_peers[case.name]
+        print("\n== slowdown as the collection grows ==")
+        for name, factor in growth.items():
+            print(f"{name:60} {factor:6.2f}x")
+
+        print("\n== threads sharing one manager (cache set+get) ==")
+        scaling = {str(t): threaded(manager, t, max(args.seconds * 3, 0.1)) for t in
+                   (int(n) for n in args.threads.split(","))}  # fmt: skip
+        for t, ops in scaling.items():
+            print(f"{t:>3} threads: {ops:8.0f} ops/s")
+
+        report = {
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "server": "embedded SecantusDB" if server else "given by --uri",
+            "server_version": client.server_info().get("version"),
+            "client_options": {k: v for k, v in options.items()},
+            "versions": versions(),
+            "machine": f"{platform.machine()}, {platform.system()}",
+            "rounds": args.rounds,
+            "seconds_per_case": args.seconds,
+            "collection_sizes": sizes,
+            "peer_sizes": peer_sizes,
+            "value_bytes": len(json.dumps(VALUE)),
+            "rows": rows,
+            "commands_per_op": commands,
+            "growth": growth,
+            "threads": scaling,
+        }
+        (out / "benchmark.json").write_text(json.dumps(report, indent=2))
+        plot(report, out / "benchmark.png")
+        write_rst(report, out / "figures.rst.inc")
+        print(f"\nwrote benchmark.json, benchmark.png and figures.rst.inc to {out}")
+        client.close()
+        peer_client.close()
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+PEER_COLLECTIONS = ("cachelib_peer", "backer_cache", "flask_peer")
+
+
+def _empty_peers(client: MongoClient[Any]) -> None:
+    """Remove the fill documents from the peers' collections."""
+    for name in PEER_COLLECTIONS:
+        client[DATABASE][name].delete_many(
+            {"$or": [{"id": {"$regex": "fill"}}, {"_id": {"$regex": "fill"}}]}
+        )
+
+
+def _fill_peers(client: MongoClient[Any], total: int) -> None:
+    """Grow each peer's collection to ``total`` live documents, in its own shape."""
+    db = client[DATABASE]
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    shapes = {
+        "cachelib_peer": lambda n: {"id": f"fill{n}", "value": b"x" * 200, "expiration": later},
+        "backer_cache": lambda n: {
+            "_id": f"bench:fill{n}",
+            "value": b"x" * 200,
+            "expiration": None,
+        },
+        "flask_peer": lambda n: {"id": f"session:fill{n}", "val": b"x" * 200, "expiration": later},
+    }
+    for name, shape in shapes.items():
+        have = db[name].count_documents({})
+        if total > have:
+            db[name].insert_many([shape(n) for n in range(have, total)], ordered=False)
