@@ -56,7 +56,7 @@ def shared_manager(options: dict[str, Any]) -> MongoManager:
     Namespace managers are created per request; sharing the manager shares
     one ``MongoClient`` (one pool) per configuration and process.
     """
-    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+    key = tuple(sorted((k, id(v) if k == "client" else repr(v)) for k, v in options.items()))
     manager = _managers.get(key)
     if manager is None:
         with _managers_lock:
@@ -114,6 +114,8 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
         :class:`~mongo_session_backends.ServerUnavailable`. Default ``False``.
     :param manager: a :class:`~mongo_session_backends.MongoManager` to use.
         Default: one shared per process and configuration.
+    :param client: a ``MongoClient`` to use instead of ``url``; never closed
+        here. Default ``None``.
     :param options: any :class:`~mongo_session_backends.MongoManager` option
         (``database_name``, ``collection``, ``serializer``,
         ``encryption_keys``, ``connection_options.NAME`` ...). Beaker's
@@ -131,12 +133,15 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
         url: str | None = None,
         *,
         manager: MongoManager | None = None,
+        client: Any = None,
         **options: Any,
     ) -> None:
         super().__init__(namespace)
         if url is not None:
             options["url"] = url
         base, adapter = manager_options(options, ADAPTER_SETTINGS, BEAKER_OPTIONS)
+        if client is not None:
+            base["client"] = client
         self.timeout = adapter.get("timeout")
         self.lock_timeout = adapter.get("lock_timeout") or 30
         self.lock_poll = adapter.get("lock_poll") or 0.05

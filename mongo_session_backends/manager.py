@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import bson
 import pymongo
@@ -39,7 +39,6 @@ from pymongo.errors import (
 from .crypto import Encryptor, KeyHasher
 from .exceptions import (
     ConfigurationError,
-    IndexConflict,
     KeyTypeError,
     MongoSessionError,
     OperationError,
@@ -47,6 +46,7 @@ from .exceptions import (
     ServerUnavailable,
     ValueTooLarge,
 )
+from .indexes import collection_stats, ensure_indexes
 from .serializers import Serializer, get_serializer
 
 __all__ = ["FAR_FUTURE", "MongoManager", "mask_uri", "utcnow"]
@@ -147,14 +147,6 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
             raise translate(exc) from None
 
     return wrapper
-
-
-def _document_sizes(batch: bytes) -> Iterator[int]:
-    position = 0
-    while position < len(batch):
-        size = int.from_bytes(batch[position : position + 4], "little")
-        yield size
-        position += size
 
 
 class _Connection:
@@ -402,30 +394,7 @@ class MongoManager:
         return wanted
 
     def _ensure_indexes(self, collection: Collection[dict[str, Any]]) -> list[str]:
-        existing = {tuple(index["key"].items()): index for index in collection.list_indexes()}
-        done = []
-        for field, options in self._wanted_indexes():
-            index = existing.get(((field, 1),))
-            if index is None:
-                collection.create_index(field, **options)
-                done.append(f"created index on {field}")
-                continue
-            ttl = options.get("expireAfterSeconds")
-            if ttl is not None and index.get("expireAfterSeconds") != ttl:
-                if "expireAfterSeconds" not in index:
-                    raise IndexConflict(
-                        f"index {index['name']!r} on {field!r} is not a TTL index; drop it "
-                        "or use cleanup='none'"
-                    )
-                collection.database.command(
-                    "collMod",
-                    collection.name,
-                    index={"name": index["name"], "expireAfterSeconds": ttl},
-                )
-                done.append(f"set expireAfterSeconds={ttl} on index {index['name']!r}")
-            if options.get("unique") and not index.get("unique"):
-                raise IndexConflict(f"index {index['name']!r} on {field!r} must be unique")
-        return done
+        return ensure_indexes(collection, self._wanted_indexes())
 
     # -- encoding ---------------------------------------------------------
 
@@ -840,32 +809,6 @@ class MongoManager:
 
     def _stats(self, collection: Collection[dict[str, Any]]) -> dict[str, Any]:
         now = self._now()
-        live = collection.count_documents({self.expires_key: {"$gt": now}})
-        expired = collection.count_documents({self.expires_key: {"$lte": now}})
-        total = largest = count = 0
-        for batch in collection.find_raw_batches():
-            for size in _document_sizes(cast(bytes, batch)):
-                total += size
-                largest = max(largest, size)
-                count += 1
-        indexes = {index["name"]: dict(index) for index in collection.list_indexes()}
-        wanted = self._wanted_indexes()
-        problems = []
-        for field, options in wanted:
-            match = [i for i in indexes.values() if list(i["key"].items()) == [(field, 1)]]
-            if not match:
-                problems.append(f"missing index on {field}")
-            elif (
-                "expireAfterSeconds" in options
-                and match[0].get("expireAfterSeconds") != options["expireAfterSeconds"]
-            ):
-                problems.append(f"index on {field} has the wrong expireAfterSeconds")
-        return {
-            "live": live,
-            "expired": expired,
-            "documents": count,
-            "average_size": total // count if count else 0,
-            "largest_size": largest,
-            "indexes": sorted(indexes),
-            "index_problems": problems,
-        }
+        live = {self.expires_key: {"$gt": now}}
+        expired = {self.expires_key: {"$lte": now}}
+        return collection_stats(collection, self._wanted_indexes(), live, expired)

@@ -353,3 +353,15 @@ def test_one_round_trip_each(manager: MongoManager, counter: Any) -> None:
         counter.reset()
         operation()
         assert len(counter.commands) == 1, (name, counter.commands)
+
+
+def test_shared_client(mongodb_uri: str, database_name: str) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[Any] = MongoClient(mongodb_uri)
+    a = MongoNamespaceManager("a", client=client, database_name=database_name)
+    b = MongoNamespaceManager("b", client=client, database_name=database_name)
+    a["k"] = 1
+    assert a.store.client is client and b.store.client is client
+    assert client[database_name]["sessions"].count_documents({}) == 1
+    client.close()
