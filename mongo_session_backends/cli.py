@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -123,6 +124,8 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import make_app
     from .embedded import EmbeddedServer
 
+    # Stop cleanly on SIGTERM too, so the embedded server is not left behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server = None
     if args.uri is None:
         server = EmbeddedServer().start()

@@ -6,6 +6,7 @@ import http.cookiejar
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -85,7 +86,8 @@ def test_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
         assert "cannot reach MongoDB" in err and "hunter2" not in err and "admin:***@" in err
 
 
-def _wait_for_url(process: subprocess.Popen[str], deadline: float) -> str:
+def _wait_for_url(process: subprocess.Popen[str], deadline: float) -> tuple[str, int]:
+    """The demo's URL and its embedded server's port, from what it prints."""
     assert process.stdout is not None
     lines = []
     while time.monotonic() < deadline:
@@ -93,10 +95,20 @@ def _wait_for_url(process: subprocess.Popen[str], deadline: float) -> str:
         lines.append(line)
         match = re.search(r"(http://\S+/)", line)
         if match:
-            return match.group(1)
+            embedded = re.search(r"server at mongodb://127.0.0.1:(\d+)", "".join(lines))
+            assert embedded, lines
+            return match.group(1), int(embedded.group(1))
         if process.poll() is not None:
             break
     raise AssertionError("demo did not start: " + "".join(lines))
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.mark.parametrize("framework", ["flask", "pyramid", "beaker"])
@@ -107,7 +119,7 @@ def test_demo_end_to_end(framework: str) -> None:
                "--framework", framework, "--port", str(free_port())]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
-        url = _wait_for_url(process, time.monotonic() + 60)
+        url, server_port = _wait_for_url(process, time.monotonic() + 60)
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
@@ -129,3 +141,7 @@ def test_demo_end_to_end(framework: str) -> None:
     finally:
         process.terminate()
         process.wait(20)
+    deadline = time.monotonic() + 10
+    while _listening(server_port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _listening(server_port), "the demo left its embedded server running"
