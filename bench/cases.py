@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient, ReplaceOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from mongo_session_backends import MongoManager
@@ -59,9 +59,18 @@ def key(i: int) -> str:
     return f"k{i % KEYS}"
 
 
-def raw_cases(client: MongoClient[Any], database: str) -> list[Case]:
+def _restore_keys(coll: Any, shape: Callable[[str], dict[str, Any]], field: str = "_id") -> None:
+    """Put every key back, so each round of delete cases deletes live entries."""
+    coll.bulk_write([ReplaceOne({field: key(n)}, shape(key(n)), upsert=True) for n in range(KEYS)])
+
+
+def _ours(k: str) -> dict[str, Any]:
+    return {"_id": k, "value": VALUE, "expires": utcnow() + dt.timedelta(seconds=300), "ns": ""}
+
+
+def raw_cases(client: MongoClient[Any], database: str, collection: str = "sessions") -> list[Case]:
     """Raw pymongo on our collection: the ceiling of each operation."""
-    coll = client[database]["sessions"]
+    coll = client[database][collection]
     fresh = itertools.count()
 
     def later() -> dt.datetime:
@@ -83,6 +92,10 @@ def raw_cases(client: MongoClient[Any], database: str) -> list[Case]:
         "set": lambda i: coll.update_one(
             {"_id": key(i)}, {"$set": {"value": VALUE, "expires": later(), "ns": ""}}, upsert=True
         ),
+        "set if live": lambda i: coll.replace_one(
+            {"_id": key(i), "expires": {"$gt": utcnow()}},
+            {"value": VALUE, "expires": later(), "ns": ""},
+        ),
         "has": lambda i: coll.find_one({"_id": key(i), "expires": {"$gt": utcnow()}}, {"_id": 1}),
         "add": add,
         "delete": lambda i: coll.delete_one({"_id": key(i + 500), "expires": {"$gt": utcnow()}}),
@@ -101,7 +114,9 @@ def raw_cases(client: MongoClient[Any], database: str) -> list[Case]:
         ),
     }
     cases = [Case(RAW, name, fn, client) for name, fn in ops.items()]
-    cases[3].reset = lambda: coll.delete_many({"_id": {"$regex": "^raw-add-"}})
+    by_name = {case.operation: case for case in cases}
+    by_name["add"].reset = lambda: coll.delete_many({"_id": {"$regex": "^raw-add-"}})
+    by_name["delete"].reset = lambda: _restore_keys(coll, _ours)
     return cases
 
 
@@ -128,6 +143,7 @@ def our_cache_cases(manager: MongoManager, client: MongoClient[Any]) -> list[Cas
     cases = [Case(OURS, name, fn, client, [f"{RAW}: {name}"]) for name, fn in ops.items()]
     coll = manager.client[manager.database_name][manager.collection_name]
     cases[3].reset = lambda: coll.delete_many({"_id": {"$regex": "^add-"}})
+    cases[4].reset = lambda: _restore_keys(coll, _ours)
     return cases
 
 
@@ -137,6 +153,11 @@ def peer_cachelib_cases(client: MongoClient[Any], database: str) -> list[Case]:
     cache = MongoDbCache(client=client, db=database, collection="cachelib_peer")
     cases = [Case(PEER_CACHELIB, name, fn, client) for name, fn in _cache_ops(cache).items()]
     cases[3].reset = lambda: cache.client.delete_many({"id": {"$regex": "^add-"}})
+    expires = utcnow() + dt.timedelta(days=1)
+    peer_value = cache.serializer.dumps(VALUE)
+    cases[4].reset = lambda: _restore_keys(
+        cache.client, lambda k: {"id": k, "val": peer_value, "expiration": expires}, "id"
+    )
     return cases
 
 
@@ -238,16 +259,19 @@ def pyramid_cases(manager: MongoManager, client: MongoClient[Any]) -> list[Case]
 
     ours = app(MongoSessionFactory("bench-secret-of-length", manager=manager))
     cookie = app(SignedCookieSessionFactory("bench-secret-of-length"))
-    limit = [f"{RAW}: get", f"{RAW}: set", "Pyramid cookie session: request"]
+    # An existing session is written only if still live (no resurrection).
+    limit = [f"{RAW}: get", f"{RAW}: set if live", "Pyramid cookie session: request"]
     return [
         Case("Pyramid cookie session", "request", cookie),
         Case(OURS, "pyramid request", ours, client, limit),
     ]
 
 
-def populate(client: MongoClient[Any], database: str, total: int) -> None:
+def populate(
+    client: MongoClient[Any], database: str, total: int, collection: str = "sessions"
+) -> None:
     """Grow our collection to ``total`` documents of the usual shape."""
-    coll = client[database]["sessions"]
+    coll = client[database][collection]
     far = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
     have = coll.estimated_document_count()
     for start in range(have, total, 5000):
