@@ -199,7 +199,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left.set_ylabel("operations per second (higher is better)")
     left.set_yscale("log")
     left.set_title(f"{report['collection_sizes'][0]:,} documents")
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, loc="lower left")
     growth = report["growth"]
     names = list(growth)
     right.barh(names, [growth[n] for n in names], color="tab:orange")
