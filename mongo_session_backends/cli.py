@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,15 +128,22 @@ def _demo(args: argparse.Namespace) -> int:
     # Stop cleanly on SIGTERM too, so the embedded server is not left behind.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server = None
-    if args.uri is None:
-        server = EmbeddedServer().start()
-        args.uri = server.uri
-        print(f"No --uri given: started the embedded MongoDB-compatible server at {server.uri}")
     try:
+        if args.uri is None:
+            server = EmbeddedServer()
+            server.start()
+            args.uri = server.uri
+            print(f"No --uri given: started the embedded MongoDB-compatible server at {server.uri}")
         manager = _manager(args)
         manager.ping(args.timeout)
         app = make_app(args.framework, manager)
         with make_server(args.host, args.port, app) as httpd:
+
+            def stop(signum: int, frame: Any) -> None:
+                # shutdown() waits for serve_forever(), so call it from a thread.
+                threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+            signal.signal(signal.SIGTERM, stop)
             print(
                 f"Serving the {args.framework} demo on http://{args.host}:{httpd.server_port}/ "
                 f"with sessions in {mask_uri(args.uri)} (Ctrl+C to stop)",

@@ -23,6 +23,16 @@ from .exceptions import ConfigurationError, ServerUnavailable
 __all__ = ["EmbeddedServer", "free_port"]
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """On Linux, have the kernel stop the server if its parent dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port that is free on ``host`` right now."""
     with socket.socket() as sock:
@@ -72,7 +82,11 @@ class EmbeddedServer:
             "--storage-path", self.data_dir, "--log-level", "WARNING",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

@@ -140,7 +140,11 @@ def test_demo_end_to_end(framework: str) -> None:
         assert "teal" not in body and "empty" in body
     finally:
         process.terminate()
-        process.wait(20)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
     deadline = time.monotonic() + 10
     while _listening(server_port) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -392,6 +392,7 @@ def test_soak(manager_options: dict[str, Any]) -> None:
         t.join(30)
     gc.collect()
     growth = _rss_kib() - start_rss
+    print(f"soak: {sum(counts)} operations in {seconds:.0f} s, RSS grew by {growth} KiB")
     assert sum(counts) > 1000
     assert growth < 30 * 1024, f"RSS grew by {growth} KiB over {sum(counts)} operations"
     m.close()
