@@ -178,9 +178,6 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
             self._outage(exc, "read")
             return False
 
-    def has_key(self, key: Any) -> bool:
-        return key in self
-
     def set_value(self, key: Any, value: Any, expiretime: float | None = None) -> None:
         try:
             self.store.set(key, value, expiretime or self.timeout)
@@ -200,4 +197,4 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
             raise KeyError(key)
 
     def keys(self) -> list[str]:
-        return list(self.store.keys())
+        return self.store.keys()

@@ -20,6 +20,7 @@ __all__ = [
     "as_list",
     "as_seconds",
     "as_secret",
+    "as_str",
     "manager_options",
 ]
 
@@ -94,7 +95,8 @@ def _secrets(value: Any) -> list[str | bytes]:
     return [as_secret(item) for item in as_list(value)]
 
 
-def _str(value: Any) -> str:
+def as_str(value: Any) -> str:
+    """A string, without surrounding white space."""
     return str(value).strip()
 
 
@@ -115,21 +117,21 @@ def _auto(value: Any) -> Any:
 
 #: The manager options that settings may give, with their coercions.
 MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
-    "uri": _str,
-    "url": _str,
-    "database_name": _str,
-    "collection": _str,
+    "uri": as_str,
+    "url": as_str,
+    "database_name": as_str,
+    "collection": as_str,
     "expires": as_seconds,
-    "expires_key": _str,
-    "id_field": _str,
+    "expires_key": as_str,
+    "id_field": as_str,
     "expire_after_seconds": as_int,
-    "cleanup": _str,
-    "serializer": _str,
+    "cleanup": as_str,
+    "serializer": as_str,
     "serializer_secret": as_secret,
     "encryption_keys": _secrets,
     "hash_ids": as_bool,
     "id_secret": as_secret,
-    "incr_mode": _str,
+    "incr_mode": as_str,
 }
 
 

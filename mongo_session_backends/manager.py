@@ -262,8 +262,6 @@ class MongoManager:
             raise ConfigurationError("cleanup='cosmos' needs a finite expires")
         if hash_ids and not id_secret:
             raise ConfigurationError("hash_ids needs id_secret")
-        if not isinstance(prefix, str):
-            raise ConfigurationError("prefix must be a str")
         if incr_mode not in ("find_and_modify", "update_and_read"):
             raise ConfigurationError("incr_mode must be 'find_and_modify' or 'update_and_read'")
         self.incr_mode = incr_mode
@@ -286,6 +284,8 @@ class MongoManager:
         self._set_prefix(prefix)
 
     def _set_prefix(self, prefix: str) -> None:
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a str")
         self.prefix = prefix
         self._ns = self._hasher("ns:" + prefix) if self._hasher and prefix else prefix
 
@@ -295,8 +295,6 @@ class MongoManager:
         The view shares the connection, indexes and options; only the key
         prefix differs. Closing either closes both.
         """
-        if not isinstance(prefix, str):
-            raise ConfigurationError("prefix must be a str")
         view = object.__new__(MongoManager)
         view.__dict__.update(self.__dict__)
         view._set_prefix(prefix)
@@ -748,8 +746,8 @@ class MongoManager:
         return query
 
     @_translated
-    def keys(self) -> Iterator[str]:
-        """Iterate over the live keys of this prefix, without the prefix.
+    def keys(self) -> list[str]:
+        """Return the live keys of this prefix, without the prefix.
 
         Keys longer than 1,000 bytes are stored hashed and listed as
         ``"#<sha256>"``. Unavailable with ``hash_ids``.
@@ -758,12 +756,13 @@ class MongoManager:
             raise ConfigurationError("keys cannot be listed when hash_ids is on")
         cursor = self._collection().find(self._prefix_query(self._now()), {self.id_field: True})
         cut = len(self.prefix)
-        return (
+        # Read the cursor here, so a server error is translated like any other.
+        return [
             doc[self.id_field][cut:] for doc in cursor if isinstance(doc.get(self.id_field), str)
-        )
+        ]
 
     def __iter__(self) -> Iterator[str]:
-        return self.keys()
+        return iter(self.keys())
 
     @_translated
     def count(self, *, all_prefixes: bool = False) -> int:

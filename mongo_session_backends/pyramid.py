@@ -23,7 +23,7 @@ from pyramid.interfaces import ISession, ISessionFactory
 from webob.cookies import CookieProfile, SignedSerializer
 from zope.interface import implementer
 
-from .config import as_bool, as_int, as_seconds, as_secret, manager_options
+from .config import as_bool, as_int, as_seconds, as_secret, as_str, manager_options
 from .exceptions import ConfigurationError, SerializationError, ServerUnavailable
 from .manager import MongoManager
 
@@ -36,14 +36,14 @@ ADAPTER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "secret": as_secret,
     "timeout": as_seconds,
     "reissue_time": as_seconds,
-    "key_prefix": str,
-    "cookie_name": str,
+    "key_prefix": as_str,
+    "cookie_name": as_str,
     "cookie_max_age": as_int,
-    "cookie_path": str,
-    "cookie_domain": str,
+    "cookie_path": as_str,
+    "cookie_domain": as_str,
     "cookie_secure": as_bool,
     "cookie_httponly": as_bool,
-    "cookie_samesite": str,
+    "cookie_samesite": as_str,
     "set_on_exception": as_bool,
     "empty_on_outage": as_bool,
 }

@@ -418,3 +418,10 @@ def test_soak(manager_options: dict[str, Any], admin_client: Any) -> None:
         time.sleep(0.1)
     assert threading.active_count() <= threads_before, [t.name for t in threading.enumerate()]
     assert _open_sockets() <= sockets_before
+
+
+def test_listing_keys_during_an_outage(dead_uri: str) -> None:
+    m = MongoManager(dead_uri, connection_options=FAST_FAIL, on_error=lambda exc: None)
+    m._conn.indexes_ready = True  # skip index creation: the listing itself fails
+    with pytest.raises(ServerUnavailable):
+        m.keys()
