@@ -25,6 +25,7 @@ from mongo_session_backends import MongoManager
 from mongo_session_backends.embedded import EmbeddedServer
 
 from .cases import (
+    KEYS,
     OURS,
     PEER_BEAKER,
     PEER_CACHELIB,
@@ -61,8 +62,8 @@ class Counter(monitoring.CommandListener):
         pass
 
 
-def measure(run: Callable[[int], Any], seconds: float, start: int = 0) -> float:
-    """Operations per second of ``run`` over about ``seconds`` (at least 3 calls)."""
+def timed(run: Callable[[int], Any], seconds: float, start: int) -> tuple[int, float]:
+    """Call ``run`` for about ``seconds`` (at least 3 calls); return calls and time."""
     n = 0
     began = time.perf_counter()
     while True:
@@ -70,18 +71,38 @@ def measure(run: Callable[[int], Any], seconds: float, start: int = 0) -> float:
         n += 1
         elapsed = time.perf_counter() - began
         if n >= 3 and elapsed >= seconds:
-            return n / elapsed
+            return n, elapsed
 
 
-def rounds(cases: list[Case], count: int, seconds: float) -> dict[str, float]:
-    """Median ops/s per case over ``count`` interleaved rounds."""
+def rounds(
+    cases: list[Case], count: int, seconds: float, reset: bool = True, slices: int = 5
+) -> dict[str, float]:
+    """Median ops/s per case over ``count`` rounds.
+
+    Each round gives every case ``seconds`` in ``slices`` turns, taken in
+    rotation, so drift of the machine within a round reaches every case.
+    With ``reset``, the cases' reset hooks run after each round.
+    """
     samples: dict[str, list[float]] = {c.name: [] for c in cases}
     for r in range(count):
+        calls = dict.fromkeys(samples, 0)
+        spent = dict.fromkeys(samples, 0.0)
+        for _ in range(slices):
+            for case in cases:
+                n, elapsed = timed(case.run, seconds / slices, r * 100_000 + calls[case.name])
+                calls[case.name] += n
+                spent[case.name] += elapsed
         for case in cases:
-            samples[case.name].append(measure(case.run, seconds, start=r * 100_000))
-            if case.reset is not None:
-                case.reset()
+            samples[case.name].append(calls[case.name] / spent[case.name])
+        if reset:
+            _reset(cases)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _reset(cases: list[Case]) -> None:
+    for case in cases:
+        if case.reset is not None:
+            case.reset()
 
 
 def commands_per_op(cases: list[Case], counter: Counter, calls: int = 20) -> dict[str, float]:
@@ -160,14 +181,14 @@ def versions() -> dict[str, str]:
 
 def print_table(rows: list[dict[str, Any]], commands: dict[str, float]) -> None:
     peers_shown = [p for p in PEERS if any(f"vs {p}" in r for r in rows)]
-    header = f"{'system':24} {'operation':20} {'ops/s':>9} {'cmds':>5} {'vs raw':>7}"
+    header = f"{'system':24} {'operation':26} {'ops/s':>9} {'cmds':>5} {'vs raw':>7}"
     header += "".join(f" {('vs ' + p.split()[0]):>14}" for p in peers_shown)
     print(header)
     print("-" * len(header))
     for row in rows:
         name = f"{row['system']}: {row['operation']}"
         cmds = commands.get(name)
-        line = f"{row['system']:24} {row['operation']:20} {row['ops']:9.0f} "
+        line = f"{row['system']:24} {row['operation']:26} {row['ops']:9.0f} "
         line += f"{cmds:5.1f}" if cmds is not None else f"{'':5}"
         line += f" {row['vs_ceiling']:6.2f}x" if "vs_ceiling" in row else f" {'':7}"
         for peer in peers_shown:
@@ -289,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if uri is None:
         server = EmbeddedServer().start()
         uri = server.uri
-    options = {"retryWrites": bool(args.retry_writes), "tz_aware": True}
+    options: dict[str, Any] = {"retryWrites": bool(args.retry_writes), "tz_aware": True}
     counter = Counter()
     try:
         client: MongoClient[Any] = MongoClient(uri, event_listeners=[counter], **options)
@@ -311,10 +332,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         for case in cases:
             case.run(0)  # connect, create indexes, create the counters
+        for case in cases:
+            if case.system in (OURS, RAW) and case.operation.endswith("set"):
+                # store every key the reads will ask for
+                for n in range(KEYS):
+                    case.run(n)
         populate(client, DATABASE, sizes[0])
         _fill_peers(client, sizes[0])  # the peers start at the same size
         print(f"server {uri}  client options {options}  rounds {args.rounds}")
         commands = commands_per_op(cases, counter)
+        _reset(cases)  # every key the cases read is stored before the first round
         results = rounds(cases, args.rounds, args.seconds)
         rows = ratios(results, cases)
         print(f"\n== {sizes[0]:,} documents in our collection ==")
@@ -336,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for case in large:
             case.operation += " (large)"
             case.run(0)
+        _reset(large)
         both = rounds(small + large, args.rounds, args.seconds)
         for case in small:
             label = f"{case.name} ({sizes[0]:,} to {sizes[-1]:,})"
@@ -343,13 +371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         peer_growth_cases = [
             c for c in cases if c.system in (PEER_CACHELIB, PEER_BEAKER, PEER_FLASK)
         ]
-        _fill_peers(client, peer_sizes[0])
-        small_peers = rounds(peer_growth_cases, 1, args.seconds)
-        _fill_peers(client, peer_sizes[-1])
-        large_peers = rounds(peer_growth_cases, 1, args.seconds)
+        # The peers' documents live in the collection under test, so their two
+        # sizes run one after the other, each from an emptied collection.
+        at_size = []
+        for size in (peer_sizes[0], peer_sizes[-1]):
+            _empty_peers(client)
+            _fill_peers(client, size)
+            at_size.append(rounds(peer_growth_cases, min(args.rounds, 3), args.seconds, False))
         for case in peer_growth_cases:
             label = f"{case.name} ({peer_sizes[0]:,} to {peer_sizes[-1]:,})"
-            growth[label] = small_peers[case.name] / large_peers[case.name]
+            growth[label] = at_size[0][case.name] / at_size[1][case.name]
         print("\n== slowdown as the collection grows ==")
         for name, factor in growth.items():
             print(f"{name:60} {factor:6.2f}x")
@@ -393,18 +424,16 @@ PEER_COLLECTIONS = ("cachelib_peer", "backer_cache", "flask_peer")
 
 
 def _empty_peers(client: MongoClient[Any]) -> None:
-    """Remove the fill documents from the peers' collections."""
+    """Remove every document from the peers' collections; their indexes stay."""
     for name in PEER_COLLECTIONS:
-        client[DATABASE][name].delete_many(
-            {"$or": [{"id": {"$regex": "fill"}}, {"_id": {"$regex": "fill"}}]}
-        )
+        client[DATABASE][name].delete_many({})
 
 
 def _fill_peers(client: MongoClient[Any], total: int) -> None:
     """Grow each peer's collection to ``total`` live documents, in its own shape."""
     db = client[DATABASE]
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-    shapes = {
+    shapes: dict[str, Callable[[int], dict[str, Any]]] = {
         "cachelib_peer": lambda n: {"id": f"fill{n}", "value": b"x" * 200, "expiration": later},
         "backer_cache": lambda n: {
             "_id": f"bench:fill{n}",

@@ -465,7 +465,20 @@ class MongoManager:
             return default
 
     def _live(self, _id: Any, now: dt.datetime) -> dict[str, Any]:
+        """The filter for a conditional write: ``_id`` and a live expiry."""
         return {self.id_field: _id, self.expires_key: {"$gt": now}}
+
+    def _live_expiry(self, doc: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
+        """The expiry of ``doc`` if it is live at ``now``; else ``None``.
+
+        Reads look documents up by id alone, the cheapest query on every
+        server, and apply the expiry here with the same clock a filter
+        would use. A missing or malformed expiry counts as expired.
+        """
+        expires = _aware(doc.get(self.expires_key))
+        if isinstance(expires, dt.datetime) and expires > now:
+            return expires
+        return None
 
     # -- operations ---------------------------------------------------------
 
@@ -489,13 +502,16 @@ class MongoManager:
         The expiry is an aware UTC datetime (:data:`FAR_FUTURE` for never).
         An unreadable entry is ``None`` too.
         """
-        doc = self._collection().find_one(self._live(self._id(key), self._now()))
-        if doc is None:
+        _id = self._id(key)
+        now = self._now()
+        doc = self._collection().find_one({self.id_field: _id})
+        expires = None if doc is None else self._live_expiry(doc, now)
+        if doc is None or expires is None:
             return None
         value = self._load(doc, _UNREADABLE, serializer)
         if value is _UNREADABLE:
             return None
-        return value, _aware(doc[self.expires_key])
+        return value, expires
 
     @_translated
     def get_many(
@@ -513,8 +529,9 @@ class MongoManager:
         found: dict[Any, Any] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), _BATCH):
-            query = self._live({"$in": unique[start : start + _BATCH]}, now)
-            found.update((d[self.id_field], d) for d in self._collection().find(query))
+            query = {self.id_field: {"$in": unique[start : start + _BATCH]}}
+            docs = self._collection().find(query)
+            found.update((d[self.id_field], d) for d in docs if self._live_expiry(d, now))
         return [self._load(found[i], default, serializer) if i in found else default for i in ids]
 
     @_translated
@@ -692,11 +709,13 @@ class MongoManager:
 
     @_translated
     def delete(self, key: str | bytes) -> bool:
-        """Delete ``key``; return whether a live entry was deleted.
+        """Delete ``key``; return whether a stored entry was removed.
 
-        An expired entry is left to the TTL monitor: it is invisible already.
+        An expired entry that the TTL monitor has not removed yet is removed
+        too and counts, as in cachelib's ``SimpleCache`` and
+        :meth:`delete_many`.
         """
-        query = self._live(self._id(key), self._now())
+        query = {self.id_field: self._id(key)}
         return self._collection().delete_one(query).deleted_count == 1
 
     @_translated
@@ -712,8 +731,10 @@ class MongoManager:
     @_translated
     def has(self, key: str | bytes) -> bool:
         """Return whether a live entry exists (also when its value is ``None``)."""
-        query = self._live(self._id(key), self._now())
-        return self._collection().find_one(query, {self.id_field: True}) is not None
+        _id = self._id(key)
+        now = self._now()
+        doc = self._collection().find_one({self.id_field: _id}, {self.expires_key: True})
+        return doc is not None and self._live_expiry(doc, now) is not None
 
     @_translated
     def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> bool:

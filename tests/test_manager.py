@@ -149,7 +149,8 @@ def test_expiry_everywhere(manager: MongoManager, clock: Any) -> None:
     assert manager.count() == 0
     assert list(manager.keys()) == []
     assert not manager.touch("k")
-    assert not manager.delete("k")  # it was stored but not live
+    assert manager.delete("k")  # still stored: removed now, not at the next TTL pass
+    assert not manager.delete("k")
     assert manager.add("n", "fresh")
     assert manager.get("n") == "fresh"
     assert manager.incr("m") == 1
