@@ -205,8 +205,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     rows = report["rows"]
     operations = ["get", "set", "has", "add", "delete", "inc", "beaker get", "beaker set",
-                  "flask request"]  # fmt: skip
+                  "flask request", "pyramid request"]  # fmt: skip
     systems = [OURS, RAW, *PEERS]
+    colors = {system: f"C{n}" for n, system in enumerate(systems)}
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / len(systems)
     for s, system in enumerate(systems):
@@ -215,22 +216,23 @@ def plot(report: dict[str, Any], path: Path) -> None:
             match = [r["ops"] for r in rows if r["system"] == system and r["operation"] == op]
             values.append(match[0] if match else 0)
         positions = [o + s * width for o in range(len(operations))]
-        left.bar(positions, values, width, label=system)
+        left.bar(positions, values, width, label=system, color=colors[system])
     left.set_xticks([o + 0.4 - width / 2 for o in range(len(operations))], operations, rotation=30)
     left.set_ylabel("operations per second (higher is better)")
     left.set_yscale("log")
     left.set_title(f"{report['collection_sizes'][0]:,} documents")
-    left.legend(fontsize=8, loc="lower left")
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(systems))
     growth = report["growth"]
     names = list(growth)
-    right.barh(names, [growth[n] for n in names], color="tab:orange")
+    bar_colors = [colors.get(name.split(": ")[0], "grey") for name in names]
+    right.barh(names, [growth[n] for n in names], color=bar_colors)
     right.axvline(1.2, color="grey", linestyle="--", linewidth=1)
     right.set_xscale("log")
     right.set_xlabel("slowdown as the collection grows (lower is better)")
     right.set_title("growth")
     right.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def write_rst(report: dict[str, Any], path: Path) -> None:
