@@ -468,14 +468,14 @@ class MongoManager:
         """The filter for a conditional write: ``_id`` and a live expiry."""
         return {self.id_field: _id, self.expires_key: {"$gt": now}}
 
-    def _live_expiry(self, doc: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
+    def _live_expiry(self, doc: Mapping[str, Any] | None, now: dt.datetime) -> dt.datetime | None:
         """The expiry of ``doc`` if it is live at ``now``; else ``None``.
 
         Reads look documents up by id alone, the cheapest query on every
         server, and apply the expiry here with the same clock a filter
         would use. A missing or malformed expiry counts as expired.
         """
-        expires = _aware(doc.get(self.expires_key))
+        expires = None if doc is None else _aware(doc.get(self.expires_key))
         if isinstance(expires, dt.datetime) and expires > now:
             return expires
         return None
@@ -505,7 +505,7 @@ class MongoManager:
         _id = self._id(key)
         now = self._now()
         doc = self._collection().find_one({self.id_field: _id})
-        expires = None if doc is None else self._live_expiry(doc, now)
+        expires = self._live_expiry(doc, now)
         if doc is None or expires is None:
             return None
         value = self._load(doc, _UNREADABLE, serializer)
@@ -681,8 +681,8 @@ class MongoManager:
         collection = self._collection()
         for _ in range(100):
             now = self._now()
-            doc = collection.find_one(self._live(_id, now))
-            if doc is None:
+            doc = collection.find_one({self.id_field: _id})
+            if doc is None or self._live_expiry(doc, now) is None:
                 if self.add(key, delta, timeout, serializer=serializer):
                     return delta
                 continue
@@ -734,7 +734,7 @@ class MongoManager:
         _id = self._id(key)
         now = self._now()
         doc = self._collection().find_one({self.id_field: _id}, {self.expires_key: True})
-        return doc is not None and self._live_expiry(doc, now) is not None
+        return self._live_expiry(doc, now) is not None
 
     @_translated
     def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> bool:

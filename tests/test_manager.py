@@ -213,10 +213,13 @@ def test_add_is_atomic(manager: MongoManager) -> None:
     assert manager.get("k") == wins[0]
 
 
-@pytest.mark.parametrize(
+INCR_PATHS = pytest.mark.parametrize(
     ("serializer", "mode"),
     [("native", "find_and_modify"), ("native", "update_and_read"), ("json", "find_and_modify")],
 )
+
+
+@INCR_PATHS
 def test_incr_is_atomic(manager_options: dict[str, Any], serializer: str, mode: Any) -> None:
     m = MongoManager(serializer=serializer, incr_mode=mode, **manager_options)
     barrier = threading.Barrier(8)
@@ -234,15 +237,18 @@ def test_incr_is_atomic(manager_options: dict[str, Any], serializer: str, mode: 
     assert m.get("n") == 400
 
 
-@pytest.mark.parametrize("mode", ["find_and_modify", "update_and_read"])
-def test_incr_semantics(manager_options: dict[str, Any], clock: Any, mode: Any) -> None:
-    manager = MongoManager(incr_mode=mode, **manager_options)
+@INCR_PATHS
+def test_incr_semantics(
+    manager_options: dict[str, Any], clock: Any, serializer: str, mode: Any
+) -> None:
+    manager = MongoManager(serializer=serializer, incr_mode=mode, **manager_options)
     assert manager.incr("n", 5, 10) == 5
     assert manager.incr("n", -7) == -2
     clock.advance(9)
     assert manager.incr("n") == -1  # keeps its expiry
     clock.advance(2)
     assert manager.get("n") is None
+    assert manager.incr("n", 3) == 3  # expired but still stored: starts again
     manager.set("s", "text")
     with pytest.raises(TypeError):
         manager.incr("s")
