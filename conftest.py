@@ -35,14 +35,16 @@ class Clock:
 
 
 class CommandCounter(monitoring.CommandListener):
-    """Counts the commands a client sends (round trips)."""
+    """Records the commands a client sends (round trips): names and documents."""
 
     def __init__(self) -> None:
         self.commands: list[str] = []
+        self.documents: list[Any] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name not in ("hello", "ismaster", "endSessions"):
             self.commands.append(event.command_name)
+            self.documents.append(event.command)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -52,6 +54,7 @@ class CommandCounter(monitoring.CommandListener):
 
     def reset(self) -> None:
         self.commands.clear()
+        self.documents.clear()
 
 
 @pytest.fixture(scope="session")
