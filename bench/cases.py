@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson import Binary
 from pymongo import MongoClient, ReplaceOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -60,9 +62,15 @@ def key(i: int) -> str:
     return f"k{i % KEYS}"
 
 
+def batch(i: int) -> list[str]:
+    """Ten keys for the ``get_many`` and ``set_many`` cases."""
+    return [key(i * 10 + n) for n in range(10)]
+
+
 def _restore_keys(coll: Any, shape: Callable[[str], dict[str, Any]], field: str = "_id") -> None:
     """Put every key back, so each round of delete cases deletes live entries."""
-    coll.bulk_write([ReplaceOne({field: key(n)}, shape(key(n)), upsert=True) for n in range(KEYS)])
+    docs = [shape(key(n)) for n in range(KEYS)]
+    coll.bulk_write([ReplaceOne({field: doc[field]}, doc, upsert=True) for doc in docs])
 
 
 def _ours(k: str) -> dict[str, Any]:
@@ -120,6 +128,12 @@ def raw_cases(client: MongoClient[Any], database: str, collection: str = "sessio
             coll.update_one({"_id": "raw-counter2"}, {"$inc": {"value": 1}}, upsert=True),
             coll.find_one({"_id": "raw-counter2"}),
         ),
+        "get_many (10 keys)": lambda i: [
+            doc for doc in coll.find({"_id": {"$in": batch(i)}}) if doc["expires"] > utcnow()
+        ],
+        "set_many (10 keys)": lambda i: coll.bulk_write(
+            [ReplaceOne({"_id": k}, _ours(k), upsert=True) for k in batch(i)], ordered=False
+        ),
     }
     cases = [Case(RAW, name, fn, client) for name, fn in ops.items()]
     by_name = {case.operation: case for case in cases}
@@ -138,6 +152,8 @@ def _cache_ops(cache: Any) -> dict[str, Callable[[int], Any]]:
         "add": lambda i: cache.add(f"add-{next(fresh)}", VALUE),
         "delete": lambda i: cache.delete(key(i + 500)),
         "inc": lambda i: cache.inc("counter"),
+        "get_many (10 keys)": lambda i: cache.get_many(*batch(i)),
+        "set_many (10 keys)": lambda i: cache.set_many(dict.fromkeys(batch(i), VALUE)),
     }
 
 
@@ -180,22 +196,44 @@ def _beaker_set(ns: Any, i: int) -> Any:
     return ns.set_value(key(i), VALUE, 300)
 
 
+def _beaker_has(ns: Any, i: int) -> bool:
+    return key(i) in ns
+
+
+def _beaker_delete(ns: Any, i: int) -> None:
+    try:
+        del ns[key(i + 500)]
+    except KeyError:  # ours reports a missing key, as Beaker's memory backend does
+        pass
+
+
 def beaker_cases(
     manager: MongoManager, client: MongoClient[Any], peer_client: MongoClient[Any]
 ) -> list[Case]:
-    """Namespace get and set; ``peer_client`` names the database in its URI."""
+    """Namespace get, set, has and delete; ``peer_client`` names the database."""
     from beaker.ext.mongodb import MongoNamespaceManager as PeerNamespace
 
     ours = MongoNamespaceManager("bench", manager=manager)
     peer = PeerNamespace("bench", peer_client)
+    peer_value = Binary(pickle.dumps(VALUE))  # the peer's own format
+    restore = {
+        OURS: lambda: ours.store.set_many({key(n): VALUE for n in range(KEYS)}, 300),
+        PEER_BEAKER: lambda: _restore_keys(
+            peer.db.backer_cache,
+            lambda k: {"_id": f"bench:{k}", "value": peer_value, "expiration": None},
+        ),
+    }
+    operations = {"get": _beaker_get, "set": _beaker_set, "has": _beaker_has,
+                  "delete": _beaker_delete}  # fmt: skip
     cases = []
     for system, ns, counted in ((OURS, ours, client), (PEER_BEAKER, peer, peer_client)):
-        cases += [
-            Case(system, "beaker get", functools.partial(_beaker_get, ns), counted),
-            Case(system, "beaker set", functools.partial(_beaker_set, ns), counted),
-        ]
-    cases[0].limit = [f"{RAW}: get"]
-    cases[1].limit = [f"{RAW}: set"]
+        for name, op in operations.items():
+            case = Case(system, f"beaker {name}", functools.partial(op, ns), counted)
+            if system == OURS:
+                case.limit = [f"{RAW}: {name}"]
+            if name == "delete":
+                case.reset = restore[system]
+            cases.append(case)
     return cases
 
 

@@ -204,11 +204,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = report["rows"]
-    operations = ["get", "set", "has", "add", "delete", "inc", "beaker get", "beaker set",
+    operations = ["get", "set", "has", "add", "delete", "inc", "get_many (10 keys)",
+                  "set_many (10 keys)", "beaker get", "beaker set", "beaker has", "beaker delete",
                   "flask request", "pyramid request"]  # fmt: skip
     systems = [OURS, RAW, *PEERS]
     colors = {system: f"C{n}" for n, system in enumerate(systems)}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / len(systems)
     for s, system in enumerate(systems):
         values = []
@@ -217,7 +218,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
             values.append(match[0] if match else 0)
         positions = [o + s * width for o in range(len(operations))]
         left.bar(positions, values, width, label=system, color=colors[system])
-    left.set_xticks([o + 0.4 - width / 2 for o in range(len(operations))], operations, rotation=30)
+    left.set_xticks(
+        [o + 0.4 - width / 2 for o in range(len(operations))], operations, rotation=40, ha="right"
+    )
     left.set_ylabel("operations per second (higher is better)")
     left.set_yscale("log")
     left.set_title(f"{report['collection_sizes'][0]:,} documents")
