@@ -77,6 +77,15 @@ def _ours(k: str) -> dict[str, Any]:
     return {"_id": k, "value": VALUE, "expires": utcnow() + dt.timedelta(seconds=300), "ns": ""}
 
 
+def _increment() -> list[dict[str, Any]]:
+    """Add 1, or start again at 1 when expired: the update ``incr`` sends."""
+    now = utcnow()
+    live = {"$gt": ["$expires", now]}
+    later = now + dt.timedelta(seconds=300)
+    value = {"$cond": [live, {"$add": ["$value", 1]}, 1]}
+    return [{"$set": {"value": value, "expires": {"$cond": [live, "$expires", later]}, "ns": ""}}]
+
+
 def raw_cases(client: MongoClient[Any], database: str, collection: str = "sessions") -> list[Case]:
     """Raw pymongo on our collection: the ceiling of each operation."""
     coll = client[database][collection]
@@ -120,13 +129,14 @@ def raw_cases(client: MongoClient[Any], database: str, collection: str = "sessio
         ),
         "inc": lambda i: coll.find_one_and_update(
             {"_id": "raw-counter"},
-            {"$inc": {"value": 1}, "$set": {"expires": later(), "ns": ""}},
+            _increment(),
+            projection={"value": True},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         ),
         "inc (update + find)": lambda i: (
-            coll.update_one({"_id": "raw-counter2"}, {"$inc": {"value": 1}}, upsert=True),
-            coll.find_one({"_id": "raw-counter2"}),
+            coll.update_one({"_id": "raw-counter2"}, _increment(), upsert=True),
+            coll.find_one({"_id": "raw-counter2"}, {"value": True}),
         ),
         "get_many (10 keys)": lambda i: [
             doc for doc in coll.find({"_id": {"$in": batch(i)}}) if doc["expires"] > utcnow()

@@ -24,6 +24,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import bson
 import pymongo
 from bson.errors import InvalidDocument
+from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient, ReplaceOne, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -573,12 +574,14 @@ class MongoManager:
         Every value is serialized and size-checked before anything is sent.
         """
         now = self._now()
-        requests = []
+        requests: list[ReplaceOne[Any]] = []
         for key, value in mapping.items():
             doc = self._document(self._id(key), value, timeout, now, serializer)
-            if len(bson.encode(doc)) > MAX_DOCUMENT:
+            # Encoded once here, to check the size; pymongo sends the bytes as they are.
+            raw = RawBSONDocument(bson.encode(doc))
+            if len(raw.raw) > MAX_DOCUMENT:
                 raise ValueTooLarge("a value exceeds MongoDB's 16 MB limit; nothing was written")
-            requests.append(ReplaceOne({self.id_field: doc[self.id_field]}, doc, upsert=True))
+            requests.append(ReplaceOne({self.id_field: doc[self.id_field]}, raw, upsert=True))
         if requests:
             self._collection().bulk_write(requests, ordered=False)
         return list(mapping)
