@@ -127,16 +127,17 @@ def raw_cases(client: MongoClient[Any], database: str, collection: str = "sessio
         "touch": lambda i: coll.update_one(
             {"_id": key(i), "expires": {"$gt": utcnow()}}, {"$set": {"expires": later()}}
         ),
+        # The same counters as ours: a scan's cost depends on where the document lies.
         "inc": lambda i: coll.find_one_and_update(
-            {"_id": "raw-counter"},
+            {"_id": "counter"},
             _increment(),
             projection={"value": True},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         ),
         "inc (update + find)": lambda i: (
-            coll.update_one({"_id": "raw-counter2"}, _increment(), upsert=True),
-            coll.find_one({"_id": "raw-counter2"}, {"value": True}),
+            coll.update_one({"_id": "counter2"}, _increment(), upsert=True),
+            coll.find_one({"_id": "counter2"}, {"value": True}),
         ),
         "get_many (10 keys)": lambda i: [
             doc for doc in coll.find({"_id": {"$in": batch(i)}}) if doc["expires"] > utcnow()

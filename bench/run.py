@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import platform
+import random
 import statistics
 import threading
 import time
@@ -79,16 +80,19 @@ def rounds(
 ) -> dict[str, float]:
     """Median ops/s per case over ``count`` rounds.
 
-    Each round gives every case ``seconds`` in ``slices`` turns, taken in
-    rotation, so drift of the machine within a round reaches every case.
+    Each round gives every case ``seconds`` in ``slices`` turns, each turn in
+    a new order, so drift of the machine within a round reaches every case.
     With ``reset``, the cases' reset hooks run after each round.
     """
     samples: dict[str, list[float]] = {c.name: [] for c in cases}
     for r in range(count):
         calls = dict.fromkeys(samples, 0)
         spent = dict.fromkeys(samples, 0.0)
-        for _ in range(slices):
-            for case in cases:
+        for turn in range(slices):
+            # A new order for every turn, so no case always follows the same one.
+            order = list(cases)
+            random.Random(r * slices + turn).shuffle(order)
+            for case in order:
                 n, elapsed = timed(case.run, seconds / slices, r * 100_000 + calls[case.name])
                 calls[case.name] += n
                 spent[case.name] += elapsed

@@ -64,6 +64,10 @@ def _plain_key(key: object) -> bool:
     )
 
 
+#: Types that load as themselves (BSON's ``Int64`` is converted, so not here).
+_AS_IS = frozenset({str, int, bool, float, bytes, type(None)})
+
+
 class NativeSerializer:
     """The safe default: native BSON where exact, tagged documents elsewhere.
 
@@ -104,11 +108,11 @@ class NativeSerializer:
     def loads(self, data: Any) -> Any:
         kind = type(data)
         if kind is list:
-            return [self.loads(item) for item in data]
+            return [v if type(v) in _AS_IS else self.loads(v) for v in data]
         if kind is dict:
             name = data.get(TAG)
             if name is None:
-                return {k: self.loads(v) for k, v in data.items()}
+                return {k: v if type(v) in _AS_IS else self.loads(v) for k, v in data.items()}
             if name == "int":
                 return int(data["v"])
             if name == "dict":
