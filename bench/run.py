@@ -213,7 +213,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
                   "flask request", "pyramid request"]  # fmt: skip
     systems = [OURS, RAW, *PEERS]
     colors = {system: f"C{n}" for n, system in enumerate(systems)}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 7), gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / len(systems)
     for s, system in enumerate(systems):
         values = []
@@ -228,7 +228,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left.set_ylabel("operations per second (higher is better)")
     left.set_yscale("log")
     left.set_title(f"{report['collection_sizes'][0]:,} documents")
-    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(systems))
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.4), ncol=len(systems))
     growth = report["growth"]
     names = list(growth)
     bar_colors = [colors.get(name.split(": ")[0], "grey") for name in names]
