@@ -15,6 +15,7 @@ from beaker.middleware import SessionMiddleware
 from mongo_session_backends import ConfigurationError, MongoManager
 from mongo_session_backends.beaker import MongoNamespaceManager
 
+from .apps import pyramid_app
 from .contract import MISSING, StoreContract
 
 
@@ -317,8 +318,6 @@ def test_get_by_id(beaker_app: webtest.TestApp) -> None:
 
 
 def test_pyramid_beaker(manager_url: str) -> None:
-    from pyramid.config import Configurator
-
     settings = {
         "session.type": "mongodb",
         "session.url": manager_url,
@@ -326,8 +325,6 @@ def test_pyramid_beaker(manager_url: str) -> None:
         "session.secret": "s3cret-for-signing",
         "session.data_serializer": "json",
     }
-    config = Configurator(settings=settings)
-    config.include("pyramid_beaker")
 
     def view(request: Any) -> Any:
         request.session["n"] = request.session.get("n", 0) + 1
@@ -335,9 +332,7 @@ def test_pyramid_beaker(manager_url: str) -> None:
         request.response.text = str(request.session["n"])
         return request.response
 
-    config.add_route("home", "/")
-    config.add_view(view, route_name="home")
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = pyramid_app(view, settings=settings, include="pyramid_beaker")
     assert [app.get("/").text for _ in range(3)] == ["1", "2", "3"]
 
 

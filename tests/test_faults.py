@@ -23,6 +23,7 @@ from mongo_session_backends.cachelib import MongoDBCache
 from mongo_session_backends.embedded import EmbeddedServer, free_port
 from mongo_session_backends.pyramid import MongoSessionFactory
 
+from .apps import pyramid_app
 from .proxy import FaultProxy
 
 FAST_FAIL = {"timeoutMS": 1500, "serverSelectionTimeoutMS": 1000, "connectTimeoutMS": 1000}
@@ -91,20 +92,14 @@ def test_beaker_outage(dead_uri: str, caplog: pytest.LogCaptureFixture) -> None:
     assert "skipped" in caplog.text and "secret-value" not in caplog.text
 
 
+def _count(request: Any) -> Any:
+    request.session["n"] = request.session.get("n", 0) + 1
+    request.response.text = str(request.session["n"])
+    return request.response
+
+
 def _pyramid_app(factory: MongoSessionFactory) -> webtest.TestApp:
-    from pyramid.config import Configurator
-
-    config = Configurator()
-    config.set_session_factory(factory)
-
-    def view(request: Any) -> Any:
-        request.session["n"] = request.session.get("n", 0) + 1
-        request.response.text = str(request.session["n"])
-        return request.response
-
-    config.add_route("v", "/")
-    config.add_view(view, route_name="v")
-    return webtest.TestApp(config.make_wsgi_app())
+    return pyramid_app(_count, factory=factory)
 
 
 def test_pyramid_outage(dead_uri: str) -> None:

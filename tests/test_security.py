@@ -8,7 +8,6 @@ from typing import Any
 
 import bson
 import pytest
-import webtest
 
 from mongo_session_backends import (
     ConfigurationError,
@@ -21,6 +20,8 @@ from mongo_session_backends.beaker import MongoNamespaceManager
 from mongo_session_backends.cachelib import MongoDBCache
 from mongo_session_backends.crypto import Encryptor
 from mongo_session_backends.pyramid import session_factory_from_settings
+
+from .apps import pyramid_app
 
 MARKER = "marker-7f3a-plaintext"
 SECRET_KEY = "session-key-9c1e-secret"
@@ -234,8 +235,6 @@ def test_ini_settings_with_environment_secrets(
     monkeypatch.setenv("SESSION_KEY_OLD", keys[1])
     monkeypatch.setenv("SESSION_ID_SECRET", ID_SECRET)
     monkeypatch.setenv("SESSION_SECRET", "cookie-signing-secret-123")
-    from pyramid.config import Configurator
-
     settings = {
         "mongo_sessions.uri": mongodb_uri,
         "mongo_sessions.database_name": database_name,
@@ -244,16 +243,12 @@ def test_ini_settings_with_environment_secrets(
         "mongo_sessions.hash_ids": "true",
         "mongo_sessions.id_secret": "env:SESSION_ID_SECRET",
     }
-    config = Configurator(settings=settings)
-    config.include("mongo_session_backends.pyramid")
 
     def view(request: Any) -> Any:
         request.session["v"] = MARKER
         return request.response
 
-    config.add_route("v", "/")
-    config.add_view(view, route_name="v")
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = pyramid_app(view, settings=settings, include="mongo_session_backends.pyramid")
     app.get("/")
     factory = session_factory_from_settings(settings)
     sid = factory._profile.serializer.loads(app.cookies["session"].encode())
