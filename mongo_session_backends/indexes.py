@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, cast
 
 from pymongo.collection import Collection
 
 from .exceptions import IndexConflict
 
-__all__ = ["Difference", "collection_stats", "differences", "ensure_indexes"]
+__all__ = ["Difference", "collection_stats", "differences", "ensure_indexes", "purge_expired"]
 
 
 class Difference(NamedTuple):
@@ -90,10 +90,12 @@ def collection_stats(
     wanted: Iterable[tuple[str, dict[str, Any]]],
     live: Mapping[str, Any],
     expired: Mapping[str, Any],
+    progress: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """Entry counts, document sizes and index problems. Reads only.
 
     :param live: the query matching live entries; ``expired`` its opposite.
+    :param progress: called with a description of each step. Default ``None``.
     """
     total = largest = count = 0
     for batch in collection.find_raw_batches():
@@ -111,3 +113,21 @@ def collection_stats(
         "indexes": sorted(index["name"] for index in existing),
         "index_problems": [d.describe() for d in differences(existing, wanted)],
     }
+
+
+def purge_expired(
+    collection: Collection[Any],
+    expired: Mapping[str, Any],
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int], Any] | None = None,
+) -> int:
+    """Delete the documents matching ``expired``; return how many.
+
+    :param batch_size: documents per delete command. Default 1000.
+    :param progress: called with the running total after each batch.
+    """
+    deleted = collection.delete_many(dict(expired)).deleted_count
+    if progress is not None:
+        progress(deleted)
+    return deleted

@@ -47,7 +47,7 @@ from .exceptions import (
     ServerUnavailable,
     ValueTooLarge,
 )
-from .indexes import collection_stats, ensure_indexes
+from .indexes import collection_stats, ensure_indexes, purge_expired
 from .serializers import Serializer, get_serializer
 
 __all__ = ["FAR_FUTURE", "MongoManager", "mask_uri", "utcnow"]
@@ -810,28 +810,37 @@ class MongoManager:
         return self._collection().delete_many(self._prefix_query(None)).deleted_count
 
     @_translated
-    def purge_expired(self) -> int:
+    def purge_expired(
+        self, *, batch_size: int = 1000, progress: Callable[[int], Any] | None = None
+    ) -> int:
         """Delete every expired entry in the collection; return how many.
 
         For ``cleanup="none"`` deployments, run it from a scheduled job.
+
+        :param batch_size: documents deleted per command, so no single
+            command runs long. Default 1000.
+        :param progress: called with the running total after each batch.
+            Default ``None``.
         """
         query = {self.expires_key: {"$lte": self._now()}}
         with self._conn.lock:
             collection = self._open()  # needs none of the indexes
-        return collection.delete_many(query).deleted_count
+        return purge_expired(collection, query, batch_size=batch_size, progress=progress)
 
     @_translated
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
         """Return entry counts, document sizes and the indexes present.
 
         Reads only: it creates no index, and reports missing or wrong ones.
+
+        :param progress: called with a short description of each step of a
+            long scan. Default ``None``.
         """
         with self._conn.lock:
             collection = self._open()
-        return self._stats(collection)
-
-    def _stats(self, collection: Collection[dict[str, Any]]) -> dict[str, Any]:
         now = self._now()
         live = {self.expires_key: {"$gt": now}}
         expired = {self.expires_key: {"$lte": now}}
-        return collection_stats(collection, self._wanted_indexes(), live, expired)
+        return collection_stats(
+            collection, self._wanted_indexes(), live, expired, progress=progress
+        )
