@@ -12,20 +12,31 @@ version = next(
 extras = {
     "cachelib": ["cachelib>=0.13"],
     "flask": ["Flask>=2.3", "Flask-Session>=0.8", "cachelib>=0.13"],
+    "flask-caching": ["Flask-Caching>=2", "cachelib>=0.13"],
     "beaker": ["Beaker>=1.12"],
     "pyramid": ["pyramid>=2.0"],
     "encryption": ["cryptography>=41"],
     "embedded": ["SecantusDB>=0.7.0b3"],
-    "docs": ["Sphinx>=7"],
     "bench": ["matplotlib>=3.7"],
 }
-extras["test"] = sorted(
+# Every adapter's framework, so that the API reference can import each module.
+adapters = sorted(
     {
         *extras["flask"],
+        *extras["flask-caching"],
         *extras["beaker"],
         *extras["pyramid"],
         *extras["encryption"],
+    }
+)
+extras["docs"] = sorted({*adapters, "Sphinx>=7", "furo>=2024.1.29"})
+# The README's test command installs only this extra: everything the suite
+# imports, the benchmark's plot included.
+extras["test"] = sorted(
+    {
+        *adapters,
         *extras["embedded"],
+        *extras["bench"],
         "pyramid_beaker>=0.9",
         "WebTest>=3",
         "zope.interface>=6",
@@ -36,8 +47,9 @@ extras["test"] = sorted(
 extras["demo"] = sorted(
     {*extras["embedded"], *extras["flask"], *extras["beaker"], *extras["pyramid"]}
 )
+extras["release"] = ["build>=1", "twine>=5"]
 extras["dev"] = sorted(
-    {*extras["test"], *extras["docs"], *extras["bench"], "mypy>=1.8", "ruff>=0.5"}
+    {*extras["test"], *extras["docs"], *extras["release"], "mypy>=1.8", "ruff>=0.5"}
 )
 
 setup(
