@@ -1,8 +1,10 @@
 """Run the benchmark: interleaved rounds, command counts, growth, threads.
 
 ``python -m bench`` starts a fresh embedded server (or uses ``--uri``), then
-prints a table with ratios, and writes ``benchmark.json`` and
-``benchmark.png`` to ``--out``.
+prints a table with ratios, and writes ``benchmark.json``, the figures
+(``ceiling.png``, ``peers.png``, ``growth.png``) and ``figures.rst.inc`` to
+``--out``. ``--replot`` draws the figures and ``figures.rst.inc`` again from
+the ``benchmark.json`` already in ``--out``, without measuring.
 """
 
 from __future__ import annotations
@@ -201,56 +203,198 @@ def print_table(rows: list[dict[str, Any]], commands: dict[str, float]) -> None:
         print(line)
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
+#: The figures ``plot`` draws, by file stem: their alt text and caption.
+FIGURES = {
+    "ceiling": (
+        "our operations per second divided by raw pymongo's, for each operation",
+        "Our operations per second divided by raw pymongo's sending the same commands, at "
+        "{small:,} documents: 1.0 is the ceiling. A request's ceiling also counts the "
+        "framework's own time with its cookie session.",
+    ),
+    "peers": (
+        "operations per second of ours and of each peer, for each operation they share",
+        "Operations per second of ours and of each peer, at {small:,} documents (log scale). "
+        "The label on each of our bars gives ours divided by the peer's.",
+    ),
+    "growth": (
+        "slowdown of each operation as the collection grows, ours, raw pymongo and the peers",
+        "Slowdown as the collection grows: operations per second at the small size divided "
+        "by those at the large size (log scale; 1.0 is flat), from {small:,} to {large:,} "
+        "documents for ours and raw pymongo, from {peer_small:,} to {peer_large:,} for the "
+        "peers.",
+    ),
+}
+COLORS = {OURS: "C0", RAW: "C1", PEER_CACHELIB: "C2", PEER_BEAKER: "C3", PEER_FLASK: "C4"}
+WIDTH = 6.5  # inches: at the page width, the text in a figure reads like the page's
+BAR = 0.32  # inches of height per bar
+
+
+def _size(a: int, b: int) -> str:
+    return f"{a:,} to {b:,} documents"
+
+
+def _title_and_legend(ax: Any, title: str, columns: int) -> None:
+    """The legend right above the chart, within its width, and the title above both."""
+    entries = len(ax.get_legend_handles_labels()[1])
+    rows = -(-entries // columns)
+    ax.legend(
+        loc="lower left", bbox_to_anchor=(0, 1.0, 1, 0), mode="expand", ncol=columns,
+        frameon=False, fontsize=9, borderaxespad=0.3, handlelength=1.5,
+    )  # fmt: skip
+    ax.set_title(title, pad=8 + 17 * rows)
+
+
+def _plot_ceiling(plt: Any, report: dict[str, Any]) -> Any:
+    """Ours divided by raw pymongo's ceiling, one bar per operation."""
+    rows = [r for r in report["rows"] if r["system"] == OURS and "vs_ceiling" in r]
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.8 + BAR * len(rows)))
+    labels = [r["operation"] for r in rows]
+    values = [r["vs_ceiling"] for r in rows]
+    right = max(1.3, max(values) + 0.2)
+    ax.axvspan(0.9, 1.1, color="0.88", label="run-to-run noise (about ±10%)")
+    ax.barh(labels, values, color=COLORS[OURS], label="ours ÷ raw pymongo")
+    ax.axvline(1.0, color="black", linewidth=1.2, label="raw pymongo = 1.0 (the ceiling)")
+    for y, value in enumerate(values):
+        ax.text(right - 0.02, y, f"{value:.2f}", ha="right", va="center", fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, right)
+    ax.set_xlabel("ours ÷ raw pymongo sending the same commands (higher is better)")
+    title = f"Ours against its raw ceiling, {report['collection_sizes'][0]:,} documents"
+    _title_and_legend(ax, title, 2)
+    return fig
+
+
+def _plot_peers(plt: Any, report: dict[str, Any]) -> Any:
+    """Ours and the peer, side by side on a log scale, per shared operation."""
+    ops = {(r["system"], r["operation"]): r["ops"] for r in report["rows"]}
+    pairs = [
+        (r["operation"], peer, r[f"vs {peer}"])
+        for r in report["rows"]
+        if r["system"] == OURS
+        for peer in PEERS
+        if r.get(f"vs {peer}")
+    ]
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.8 + 1.6 * BAR * len(pairs)))
+    height = 0.4
+    shown: set[str] = set()
+    for n, (operation, peer, ratio) in enumerate(pairs):
+        for system, offset in ((OURS, -height / 2), (peer, height / 2)):
+            value = ops[(system, operation)]
+            label = system if system not in shown else None
+            shown.add(system)
+            bar = ax.barh(n + offset, value, height, color=COLORS[system], label=label)
+            text = f"{value:,.0f}/s"
+            if system == OURS:
+                text += f", {ratio:.0f}x the peer" if ratio >= 10 else f", {ratio:.1f}x the peer"
+            ax.bar_label(bar, labels=[text], padding=3, fontsize=8)
+    ax.set_yticks(range(len(pairs)), [operation for operation, _, _ in pairs])
+    ax.set_ylim(len(pairs) - 0.5, -0.5)
+    ax.set_xscale("log")
+    ax.set_xlim(5, max(ops[(OURS, operation)] for operation, _, _ in pairs) * 20)
+    ax.set_xlabel("operations per second, log scale (higher is better)")
+    _title_and_legend(ax, f"Ours and the peers, {report['collection_sizes'][0]:,} documents", 2)
+    return fig
+
+
+def _plot_growth(plt: Any, report: dict[str, Any]) -> Any:
+    """Slowdown per operation: ours and raw pymongo, then the peers."""
+    sizes, peer_sizes = report["collection_sizes"], report["peer_sizes"]
+    mine: dict[str, dict[str, float]] = {}
+    theirs: dict[str, dict[str, float]] = {}
+    for name, factor in report["growth"].items():
+        system, rest = name.split(": ", 1)
+        operation = rest.rsplit(" (", 1)[0]
+        panel = mine if system in (OURS, RAW) else theirs
+        panel.setdefault(operation, {})[system] = factor
+    # ours first, then its raw ceiling
+    mine = {op: dict(sorted(v.items(), key=lambda item: item[0] != OURS)) for op, v in mine.items()}
+    count = [sum(len(v) for v in panel.values()) for panel in (mine, theirs)]
+    fig, (top, bottom) = plt.subplots(
+        2, 1, sharex=True, figsize=(WIDTH, 3.6 + 0.24 * sum(count)),
+        gridspec_kw={"height_ratios": count},
+    )  # fmt: skip
+    for ax, panel, title in (
+        (top, mine, f"Ours and raw pymongo, {_size(sizes[0], sizes[-1])}"),
+        (bottom, theirs, f"The peers, {_size(peer_sizes[0], peer_sizes[-1])}"),
+    ):
+        shown: set[str] = set()
+        for n, by_system in enumerate(panel.values()):
+            height = 0.8 / len(by_system)
+            for m, (system, factor) in enumerate(by_system.items()):
+                y = n - 0.4 + height * (m + 0.5)
+                label = system if system not in shown else None
+                shown.add(system)
+                ax.barh(y, factor, height, color=COLORS[system], label=label)
+                ax.text(max(factor, 1.0) * 1.12, y, f"{factor:.1f}x", va="center", fontsize=8)
+        ax.axvline(1.0, color="black", linewidth=1.2, label="no slowdown = 1.0")
+        ax.set_yticks(range(len(panel)), list(panel))
+        ax.set_ylim(len(panel) - 0.5, -0.5)
+        _title_and_legend(ax, title, 2)
+    bottom.set_xscale("log")
+    bottom.set_xlim(0.5, max(report["growth"].values()) * 3)
+    bottom.set_xlabel("slowdown, log scale (1.0 is flat; lower is better)")
+    top.tick_params(labelbottom=True)
+    return fig
+
+
+def plot(report: dict[str, Any], out: Path) -> list[Path]:
+    """Draw the figures of ``report`` as PNG files in ``out``; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = report["rows"]
-    operations = ["get", "set", "has", "add", "delete", "inc", "get_many (10 keys)",
-                  "set_many (10 keys)", "beaker get", "beaker set", "beaker has", "beaker delete",
-                  "flask request", "pyramid request"]  # fmt: skip
-    systems = [OURS, RAW, *PEERS]
-    colors = {system: f"C{n}" for n, system in enumerate(systems)}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 7), gridspec_kw={"width_ratios": [3, 2]})
-    width = 0.8 / len(systems)
-    for s, system in enumerate(systems):
-        values = []
-        for op in operations:
-            match = [r["ops"] for r in rows if r["system"] == system and r["operation"] == op]
-            values.append(match[0] if match else 0)
-        positions = [o + s * width for o in range(len(operations))]
-        left.bar(positions, values, width, label=system, color=colors[system])
-    left.set_xticks(
-        [o + 0.4 - width / 2 for o in range(len(operations))], operations, rotation=40, ha="right"
-    )
-    left.set_ylabel("operations per second (higher is better)")
-    left.set_yscale("log")
-    left.set_title(f"{report['collection_sizes'][0]:,} documents")
-    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.4), ncol=len(systems))
-    growth = report["growth"]
-    names = list(growth)
-    bar_colors = [colors.get(name.split(": ")[0], "grey") for name in names]
-    right.barh(names, [growth[n] for n in names], color=bar_colors)
-    right.axvline(1.2, color="grey", linestyle="--", linewidth=1)
-    right.set_xscale("log")
-    right.set_xlabel("slowdown as the collection grows (lower is better)")
-    right.set_title("growth")
-    right.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    drawings = {"ceiling": _plot_ceiling, "peers": _plot_peers, "growth": _plot_growth}
+    paths = []
+    for name in FIGURES:
+        fig = drawings[name](plt, report)
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def server_name(report: dict[str, Any]) -> str:
+    """Which server ``report`` was measured on, as the docs say it."""
+    if report["server"] == "embedded SecantusDB":
+        return f"the embedded SecantusDB test server (reporting version {report['server_version']})"
+    return f"the server given by ``--uri`` (reporting version {report['server_version']})"
 
 
 def write_rst(report: dict[str, Any], path: Path) -> None:
-    """The figures as reStructuredText tables, for the docs to include."""
+    """The figures and tables as reStructuredText, for the docs to include.
+
+    Each figure links to its full-size image; its caption says which server
+    it was measured on.
+    """
+    sizes, peer_sizes = report["collection_sizes"], report["peer_sizes"]
+    numbers = {
+        "small": sizes[0],
+        "large": sizes[-1],
+        "peer_small": peer_sizes[0],
+        "peer_large": peer_sizes[-1],
+    }
     lines = [
-        f"Run on {report['date']} against {report['server']} {report['server_version']}, "
+        f"Run on {report['date']} against {server_name(report)}, "
         f"client options ``{report['client_options']}``, {report['rounds']} interleaved rounds "
         f"of {report['seconds_per_case']} s per case, median shown. Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
-        + ".",
+        + ". Select a figure to open it at full size.",
         "",
+    ]
+    for name, (alt, caption) in FIGURES.items():
+        lines += [
+            f".. figure:: bench/{name}.png",
+            f"   :alt: {alt}",
+            "   :width: 100%",
+            f"   :target: _images/{name}.png",
+            "",
+            f"   {caption.format(**numbers)} Measured on {server_name(report)}.",
+            "",
+        ]
+    lines += [
         f".. list-table:: Operations per second at {report['collection_sizes'][0]:,} documents",
         "   :header-rows: 1",
         "",
@@ -284,6 +428,12 @@ def write_rst(report: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def write_figures(report: dict[str, Any], out: Path) -> None:
+    """Draw the figures of ``report`` and the page part that shows them, in ``out``."""
+    plot(report, out)
+    write_rst(report, out / "figures.rst.inc")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--uri", help="benchmark this server (default: a fresh embedded one)")
@@ -300,7 +450,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default="bench-results", help="output folder (default bench-results)"
     )
     parser.add_argument("--quick", action="store_true", help="a tiny run, to check it works")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="only draw the figures again from the benchmark.json in --out",
+    )
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.replot:
+        recorded = out / "benchmark.json"
+        if not recorded.is_file():
+            parser.error(f"--replot reads {recorded}, which does not exist")
+        write_figures(json.loads(recorded.read_text()), out)
+        print(f"drew the figures and figures.rst.inc again from {recorded}")
+        return 0
     if args.quick:
         args.rounds, args.seconds, args.sizes, args.peer_sizes, args.threads = (
             1,
@@ -311,7 +474,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     sizes = [int(s) for s in args.sizes.split(",")]
     peer_sizes = [int(s) for s in args.peer_sizes.split(",")]
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     server = None
@@ -418,9 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "threads": scaling,
         }
         (out / "benchmark.json").write_text(json.dumps(report, indent=2))
-        plot(report, out / "benchmark.png")
-        write_rst(report, out / "figures.rst.inc")
-        print(f"\nwrote benchmark.json, benchmark.png and figures.rst.inc to {out}")
+        write_figures(report, out)
+        print(f"\nwrote benchmark.json, the figures and figures.rst.inc to {out}")
         client.close()
         peer_client.close()
     finally:

@@ -14,6 +14,8 @@ autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 nitpicky = False
-html_theme = "alabaster"
+# furo sizes figures to the text column and scrolls wide code blocks and
+# tables inside it, so nothing is cut off at any window width.
+html_theme = "furo"
+html_title = project
 exclude_patterns = ["_build"]
-suppress_warnings = ["autodoc.import_object"]
