@@ -9,8 +9,10 @@ One shared :class:`MongoManager` with thin adapters for cachelib
 from .crypto import generate_key
 from .exceptions import (
     ConfigurationError,
+    DeleteManyError,
     IndexConflict,
     KeyTypeError,
+    ManagerClosed,
     MongoSessionError,
     OperationError,
     SerializationError,
@@ -24,9 +26,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "DeleteManyError",
     "IndexConflict",
     "JSONSerializer",
     "KeyTypeError",
+    "ManagerClosed",
     "MongoManager",
     "MongoSessionError",
     "NativeSerializer",

@@ -12,7 +12,6 @@ keeps its name.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 import time
@@ -20,13 +19,13 @@ from typing import Any
 
 from beaker.container import NamespaceManager
 
+from .adapter import OutagePolicy, adapter_store
 from .config import as_bool, as_seconds, manager_options
-from .exceptions import ServerUnavailable
+from .exceptions import ConfigurationError
 from .manager import MongoManager
 
 __all__ = ["MongoLock", "MongoNamespaceManager"]
 
-log = logging.getLogger("mongo_session_backends")
 _MISSING = object()
 
 #: Beaker's own options, which it may pass on to a backend; ignored here.
@@ -39,6 +38,8 @@ BEAKER_OPTIONS = frozenset(
         "save_accessed_time", "secret", "secure", "type", "validate_key", "webtest_varname",
     }
 )  # fmt: skip
+#: Beaker's middleware passes each option twice: stripped, and as given.
+_RAW_PREFIXES = ("session.", "cache.", "beaker.session.", "beaker.cache.")
 ADAPTER_SETTINGS = {
     "timeout": as_seconds,
     "lock_timeout": as_seconds,
@@ -64,6 +65,13 @@ def shared_manager(options: dict[str, Any]) -> MongoManager:
             if manager is None:
                 manager = _managers[key] = MongoManager(**options)
     return manager
+
+
+def _positive(settings: dict[str, Any], name: str, default: float) -> float:
+    value = settings.get(name, default)
+    if value is None or value <= 0:
+        raise ConfigurationError(f"setting {name!r} must be a positive number of seconds")
+    return float(value)
 
 
 class MongoLock:
@@ -100,27 +108,29 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
     Every option may be given as the raw string of an ``.ini`` file.
 
     :param namespace: the Beaker namespace (a session id, or a cache name).
-    :param url: MongoDB URI; its database is used unless ``database_name``
-        is given. Default ``mongodb://127.0.0.1:27017``.
+    :param url: MongoDB URI (or ``env:NAME``); its database is used unless
+        ``database_name`` is given. Default ``mongodb://127.0.0.1:27017``.
     :param timeout: seconds an entry lives when Beaker gives no expiry
         (Beaker's ``Session`` passes ``session.timeout`` plus 120). Default:
         the manager's ``expires`` (14 days).
     :param lock_timeout: seconds after which a creation lock frees itself if
-        its holder died. Default 30.
+        its holder died. Default 30; must be positive.
     :param lock_poll: seconds between tries for a held creation lock.
-        Default 0.05.
+        Default 0.05; must be positive.
     :param empty_on_outage: when MongoDB is unreachable, read as empty and
         drop writes (with a warning) instead of raising
         :class:`~mongo_session_backends.ServerUnavailable`. Default ``False``.
-    :param manager: a :class:`~mongo_session_backends.MongoManager` to use.
-        Default: one shared per process and configuration.
-    :param client: a ``MongoClient`` to use instead of ``url``; never closed
-        here. Default ``None``.
+    :param manager: a :class:`~mongo_session_backends.MongoManager` to use;
+        namespaces nest under its prefix. Default: one shared per process
+        and configuration. Giving manager options as well is refused.
+    :param client: a ``MongoClient`` (or a URI) to use instead of ``url``;
+        a client is never closed here. Default ``None``.
     :param options: any :class:`~mongo_session_backends.MongoManager` option
         (``database_name``, ``collection``, ``serializer``,
-        ``encryption_keys``, ``connection_options.NAME`` ...). Beaker's
-        ``data_dir``, ``lock_dir``, ``digest_filenames`` and ``key_length``
-        are accepted and ignored. Unknown options raise
+        ``encryption_keys``, ``connection_options.NAME`` ...). Beaker's own
+        options (``data_dir``, ``lock_dir``, ``type``, ``key`` ...), and the
+        prefixed copies (``session.type`` ...) that Beaker's middleware
+        passes as well, are accepted and ignored. Unknown options raise
         :class:`~mongo_session_backends.ConfigurationError`.
 
     The read and write locks are no-ops: each operation is a single atomic
@@ -139,62 +149,52 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
         super().__init__(namespace)
         if url is not None:
             options["url"] = url
-        base, adapter = manager_options(options, ADAPTER_SETTINGS, BEAKER_OPTIONS)
+        settings = {k: v for k, v in options.items() if not k.startswith(_RAW_PREFIXES)}
+        base, adapter = manager_options(settings, ADAPTER_SETTINGS, BEAKER_OPTIONS)
         if client is not None:
             base["client"] = client
         self.timeout = adapter.get("timeout")
-        self.lock_timeout = adapter.get("lock_timeout") or 30
-        self.lock_poll = adapter.get("lock_poll") or 0.05
-        self.empty_on_outage = adapter.get("empty_on_outage", False)
-        shared = manager or shared_manager(base)
+        self.lock_timeout = _positive(adapter, "lock_timeout", 30)
+        self.lock_poll = _positive(adapter, "lock_poll", 0.05)
+        self._policy = OutagePolicy("beaker", adapter.get("empty_on_outage", False))
         # The length makes the prefix exact: namespace "a:b" cannot see "a".
-        self.store = shared.with_prefix(f"beaker:{len(namespace)}:{namespace}:")
+        prefix = f"beaker:{len(namespace)}:{namespace}:"
+        self.store = adapter_store("beaker", manager, base, prefix, build=shared_manager)
 
-    def _outage(self, exc: ServerUnavailable, what: str) -> None:
-        if not self.empty_on_outage:
-            raise exc
-        log.warning("beaker %s skipped: %s", what, exc)
+    @property
+    def empty_on_outage(self) -> bool:
+        """Whether reads are empty and writes dropped while MongoDB is down."""
+        return self._policy.tolerate
 
     def get_creation_lock(self, key: Any) -> MongoLock:
         return MongoLock(self.store, key, self.lock_timeout, self.lock_poll)
 
     def do_remove(self) -> None:
-        self.store.clear()
+        self._policy.run(None, self.store.clear)
 
     def __getitem__(self, key: Any) -> Any:
-        try:
-            value = self.store.get(key, _MISSING)
-        except ServerUnavailable as exc:
-            self._outage(exc, "read")
-            value = _MISSING
+        value = self._policy.run(_MISSING, self.store.get, key, _MISSING)
         if value is _MISSING:
             raise KeyError(key)
         return value
 
     def __contains__(self, key: Any) -> bool:
-        try:
-            return self.store.has(key)
-        except ServerUnavailable as exc:
-            self._outage(exc, "read")
-            return False
+        return self._policy.run(False, self.store.has, key)
 
     def set_value(self, key: Any, value: Any, expiretime: float | None = None) -> None:
-        try:
-            self.store.set(key, value, expiretime or self.timeout)
-        except ServerUnavailable as exc:
-            self._outage(exc, "write")
+        """Store ``value``; ``expiretime`` in seconds, ``0`` for no expiry (as Beaker's backends).
+
+        ``None`` uses the namespace ``timeout``, else the manager's ``expires``.
+        """
+        timeout = self.timeout if expiretime is None else expiretime
+        self._policy.run(None, self.store.set, key, value, timeout)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.set_value(key, value)
 
     def __delitem__(self, key: Any) -> None:
-        try:
-            deleted = self.store.delete(key)
-        except ServerUnavailable as exc:
-            self._outage(exc, "delete")
-            return
-        if not deleted:
+        if self._policy.run(True, self.store.delete, key) is False:
             raise KeyError(key)
 
     def keys(self) -> list[str]:
-        return self.store.keys()
+        return self._policy.run([], self.store.keys)

@@ -7,47 +7,52 @@ Works anywhere a cachelib cache does, including Flask-Session with
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable
+import math
 from typing import Any
 
 from cachelib.base import BaseCache
 
-from .exceptions import OperationError, ServerUnavailable
+from .adapter import OutagePolicy, adapter_store
+from .config import as_seconds, coerce
+from .exceptions import DeleteManyError
 from .manager import MongoManager
-from .serializers import NativeSerializer, Serializer
+from .serializers import Serializer
 
 __all__ = ["MongoDBCache"]
-
-log = logging.getLogger("mongo_session_backends")
-_BACKEND_ERRORS = (ServerUnavailable, OperationError)
 
 
 class MongoDBCache(BaseCache):
     """A cachelib cache stored in MongoDB.
 
-    Backend failures follow cachelib's contract: ``get`` returns ``None``,
-    ``set`` and friends return ``False``, and a warning is logged. Bad input
-    (a key that is not ``str``/``bytes``, a value that cannot be serialized,
-    a value over 16 MB) raises.
+    Outages follow cachelib's contract: ``get`` returns ``None``, ``set``
+    and friends return ``False``, and a warning is logged. Everything else
+    raises a :class:`~mongo_session_backends.MongoSessionError`: bad input
+    (a key that is not ``str``/``bytes``, a value that cannot be
+    serialized, a value over 16 MB), bad configuration, a closed manager, a
+    command MongoDB refuses.
 
     :param default_timeout: seconds an entry lives when ``set`` is given no
-        timeout. Default 300. ``0`` means never.
-    :param key_prefix: prepended to every key; :meth:`clear` removes only
-        this prefix's entries. Default ``None`` (no prefix).
+        timeout. Default 300. ``0`` means never. (The manager option
+        ``expires`` does not apply here and is refused.)
+    :param key_prefix: prepended to every key, under the manager's own
+        prefix; :meth:`clear` removes only this prefix's entries. Default
+        ``None`` (no prefix).
     :param ignore_delete_many_errors: if ``False``, :meth:`delete_many`
-        raises ``RuntimeError`` when a key could not be deleted. Default
-        ``True``.
+        raises :class:`~mongo_session_backends.DeleteManyError` (a
+        ``RuntimeError``) when the keys could not be deleted. Default ``True``.
     :param manager: a :class:`~mongo_session_backends.MongoManager` to share
         with other adapters. Default: a new one built from
-        ``manager_options``.
+        ``manager_options``. Giving both is refused.
     :param manager_options: keyword arguments for
         :class:`~mongo_session_backends.MongoManager` (``uri``,
-        ``database_name``, ``collection`` ...).
-    """
+        ``database_name``, ``collection``, ``serializer``,
+        ``serializer_secret`` ...). ``client`` may be a URI string, as with
+        cachelib's own ``MongoDbCache``.
 
-    #: Read at call time, so it can be replaced on an instance.
-    serializer: Serializer = NativeSerializer()
+    Values are stored with the manager's serializer (``serializer=`` among
+    the manager options). Assigning :attr:`serializer` on the instance
+    replaces it for this cache, as cachelib's test suite does.
+    """
 
     def __init__(
         self,
@@ -58,64 +63,83 @@ class MongoDBCache(BaseCache):
         manager: MongoManager | None = None,
         **manager_options: Any,
     ) -> None:
-        super().__init__(default_timeout)
-        if manager is not None and manager_options:
-            raise TypeError("pass either manager or manager options, not both")
+        seconds = coerce("default_timeout", default_timeout, as_seconds)
+        super().__init__(300 if seconds is None else math.ceil(seconds))
         self.key_prefix = key_prefix or ""
         self.ignore_delete_many_errors = ignore_delete_many_errors
-        self.manager = (manager or MongoManager(**manager_options)).with_prefix(self.key_prefix)
+        #: The manager's view under ``key_prefix``: every command goes through it.
+        self.store = adapter_store(
+            "cachelib", manager, manager_options, self.key_prefix, lifetime="default_timeout"
+        )
+        self._policy = OutagePolicy("cache", tolerate=True)
+        self._serializer: Serializer | None = None
 
-    def _safe(self, fallback: Any, op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a manager operation; on a backend failure log and return ``fallback``."""
-        try:
-            return op(*args, **kwargs)
-        except _BACKEND_ERRORS as exc:
-            log.warning("cache %s failed: %s", op.__name__, exc)
-            return fallback
+    @property
+    def serializer(self) -> Serializer:
+        """The serializer in use: the manager's, unless replaced on this instance."""
+        return self._serializer or self.store.serializer
+
+    @serializer.setter
+    def serializer(self, value: Serializer) -> None:
+        self._serializer = value
+
+    @property
+    def manager(self) -> MongoManager:
+        """The same as :attr:`store`, the manager's view under ``key_prefix``."""
+        return self.store
 
     def get(self, key: str) -> Any:
-        return self._safe(None, self.manager.get, key, serializer=self.serializer)
+        return self._policy.run(None, self.store.get, key, serializer=self._serializer)
 
     def get_many(self, *keys: str) -> list[Any]:
-        fallback = [None] * len(keys)
-        return self._safe(fallback, self.manager.get_many, keys, serializer=self.serializer)  # type: ignore[no-any-return]
+        fallback: list[Any] = [None] * len(keys)
+        return self._policy.run(fallback, self.store.get_many, keys, serializer=self._serializer)
 
     def get_dict(self, *keys: str) -> dict[str, Any]:
         return dict(zip(keys, self.get_many(*keys), strict=True))
 
     def set(self, key: str, value: Any, timeout: int | dt.timedelta | None = None) -> bool:
         timeout = self._normalize_timeout(timeout)
-        return self._safe(False, self.manager.set, key, value, timeout, serializer=self.serializer)  # type: ignore[no-any-return]
+        return self._policy.run(
+            False, self.store.set, key, value, timeout, serializer=self._serializer
+        )
 
     def set_many(
         self, mapping: dict[str, Any], timeout: int | dt.timedelta | None = None
     ) -> list[Any]:
         timeout = self._normalize_timeout(timeout)
-        return self._safe([], self.manager.set_many, mapping, timeout, serializer=self.serializer)  # type: ignore[no-any-return]
+        fallback: list[Any] = []
+        return self._policy.run(
+            fallback, self.store.set_many, mapping, timeout, serializer=self._serializer
+        )
 
     def add(self, key: str, value: Any, timeout: int | dt.timedelta | None = None) -> bool:
         timeout = self._normalize_timeout(timeout)
-        return self._safe(False, self.manager.add, key, value, timeout, serializer=self.serializer)  # type: ignore[no-any-return]
+        return self._policy.run(
+            False, self.store.add, key, value, timeout, serializer=self._serializer
+        )
 
     def delete(self, key: str) -> bool:
-        return self._safe(False, self.manager.delete, key)  # type: ignore[no-any-return]
+        return self._policy.run(False, self.store.delete, key)
 
     def delete_many(self, *keys: str) -> list[Any]:
-        if self._safe(None, self.manager.delete_many, keys) is None:
+        if self._policy.run(None, self.store.delete_many, keys) is None:
             if not self.ignore_delete_many_errors:
-                raise RuntimeError("delete_many could not delete every key")
+                raise DeleteManyError("delete_many could not delete the keys: MongoDB is down")
             return []
         return list(keys)
 
     def has(self, key: str) -> bool:
-        return self._safe(False, self.manager.has, key)  # type: ignore[no-any-return]
+        return self._policy.run(False, self.store.has, key, serializer=self._serializer)
 
     def clear(self) -> bool:
-        return self._safe(None, self.manager.clear) is not None
+        return self._policy.run(None, self.store.clear) is not None
 
     def inc(self, key: str, delta: int = 1) -> int | None:
         timeout = self._normalize_timeout(None)
-        return self._safe(None, self.manager.incr, key, delta, timeout, serializer=self.serializer)  # type: ignore[no-any-return]
+        return self._policy.run(
+            None, self.store.incr, key, delta, timeout, serializer=self._serializer
+        )
 
     def dec(self, key: str, delta: int = 1) -> int | None:
         return self.inc(key, -delta)
@@ -123,8 +147,8 @@ class MongoDBCache(BaseCache):
     def touch(self, key: str, timeout: int | dt.timedelta | None = None) -> bool:
         """Give a live entry a new timeout without rewriting it."""
         timeout = self._normalize_timeout(timeout)
-        return self._safe(False, self.manager.touch, key, timeout)  # type: ignore[no-any-return]
+        return self._policy.run(False, self.store.touch, key, timeout)
 
     def close(self) -> None:
         """Close the manager's connection."""
-        self.manager.close()
+        self.store.close()

@@ -1,12 +1,15 @@
 """Turn settings from ``.ini`` files (raw strings) into typed options.
 
-Shared by the Beaker and Pyramid adapters. A secret given as ``env:NAME``
-is read from the environment variable ``NAME``, so secrets stay out of
-configuration files.
+Shared by the Beaker and Pyramid adapters and the command line. A secret or
+the connection string given as ``env:NAME`` is read from the environment
+variable ``NAME``, so secrets stay out of configuration files.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,9 +21,12 @@ __all__ = [
     "as_bool",
     "as_int",
     "as_list",
+    "as_optional_int",
     "as_seconds",
     "as_secret",
     "as_str",
+    "as_uri",
+    "coerce",
     "manager_options",
 ]
 
@@ -57,15 +63,20 @@ def as_int(value: Any) -> int:
 
 
 def as_seconds(value: Any) -> float | None:
-    """Seconds as a number; ``None``/``"none"`` stays ``None``."""
+    """Seconds as a number or a ``timedelta``; ``None``/``"none"`` stays ``None``.
+
+    Refuses negative, infinite and NaN values. Whole numbers come back as ``int``.
+    """
     if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
         return None
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
+        number = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    except (TypeError, ValueError, AttributeError):
         raise _Invalid("expected seconds") from None
+    if not math.isfinite(number):
+        raise _Invalid("expected a finite number of seconds")
     if number < 0:
         raise _Invalid("must not be negative")
     return int(number) if number.is_integer() else number
@@ -97,28 +108,37 @@ def _secrets(value: Any) -> list[str | bytes]:
 
 def as_str(value: Any) -> str:
     """A string, without surrounding white space."""
-    return str(value).strip()
-
-
-def _auto(value: Any) -> Any:
-    """A connection option from an .ini file: bool, int, float or str."""
     if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.lower() in (_TRUE | _FALSE) - {"1", "0"}:
-        return as_bool(text)
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+        raise _Invalid("expected a string")
+    return value.strip()
+
+
+def as_optional_int(value: Any) -> int | None:
+    """An integer, or ``None``/``"none"``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+        return None
+    return as_int(value)
+
+
+def as_uri(value: Any) -> str:
+    """A connection string; ``env:NAME`` reads it from the environment, password and all."""
+    return str(as_secret(value))
+
+
+def _name_or_object(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Invalid("expected a mapping")
+    return value
 
 
 #: The manager options that settings may give, with their coercions.
 MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
-    "uri": as_str,
-    "url": as_str,
+    "uri": as_uri,
+    "url": as_uri,
     "database_name": as_str,
     "collection": as_str,
     "expires": as_seconds,
@@ -126,13 +146,27 @@ MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "id_field": as_str,
     "expire_after_seconds": as_int,
     "cleanup": as_str,
-    "serializer": as_str,
+    "serializer": _name_or_object,
     "serializer_secret": as_secret,
     "encryption_keys": _secrets,
     "hash_ids": as_bool,
     "id_secret": as_secret,
     "incr_mode": as_str,
+    "prefix": as_str,
 }
+
+
+def coerce(name: str, value: Any, coercion: Callable[[Any], Any]) -> Any:
+    """``coercion(value)``, or :class:`ConfigurationError` naming the option ``name``.
+
+    The same check for a Python keyword and an ``.ini`` string.
+    """
+    try:
+        return coercion(value)
+    except _Invalid as exc:
+        raise ConfigurationError(f"option {name!r} is malformed: {exc}") from None
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigurationError(f"option {name!r} is malformed") from None
 
 
 def manager_options(
@@ -159,28 +193,23 @@ def manager_options(
     for name, value in settings.items():
         if name in ignore:
             continue
-        try:
-            if name.startswith("connection_options."):
-                connection[name.partition(".")[2]] = _auto(value)
-            elif name == "connection_options":
-                if not isinstance(value, Mapping):
-                    raise _Invalid("expected a mapping")
-                connection.update(value)
-            elif name in MANAGER_SETTINGS:
-                manager["uri" if name == "url" else name] = MANAGER_SETTINGS[name](value)
-            elif name in extra:
-                adapter[name] = extra[name](value)
-            else:
-                known = sorted({*MANAGER_SETTINGS, *extra, "connection_options.*"})
-                raise ConfigurationError(
-                    f"unknown setting {name!r}; known settings: {', '.join(known)}"
-                )
-        except ConfigurationError:
-            raise
-        except _Invalid as exc:
-            raise ConfigurationError(f"setting {name!r} is malformed: {exc}") from None
-        except (ValueError, TypeError):
-            raise ConfigurationError(f"setting {name!r} is malformed") from None
+        if name.startswith("connection_options."):
+            # Kept as given: pymongo converts each option by its own type.
+            connection[name.partition(".")[2]] = value
+        elif name == "connection_options":
+            connection.update(coerce(name, value, _mapping))
+        elif name in MANAGER_SETTINGS:
+            manager["uri" if name == "url" else name] = coerce(name, value, MANAGER_SETTINGS[name])
+        elif name in extra:
+            adapter[name] = coerce(name, value, extra[name])
+        else:
+            known = sorted({*MANAGER_SETTINGS, *extra, "connection_options.*"})
+            hint = difflib.get_close_matches(name, known, 1)
+            raise ConfigurationError(
+                f"unknown setting {name!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" Known settings: {', '.join(known)}"
+            )
     if connection:
         manager["connection_options"] = connection
     return manager, adapter

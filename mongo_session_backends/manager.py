@@ -5,42 +5,45 @@ entry is one document::
 
     {_id: <key>, value: <serialized value>, expires: <UTC datetime>, ns: <prefix>}
 
-Reads filter on ``expires`` so an expired entry is never returned, even
-before MongoDB's TTL monitor removes it. Every hot-path operation is a single
-command on the id index.
+Reads look the id up and check ``expires`` against the manager's clock, so an
+expired entry is never returned, even before MongoDB's TTL monitor removes
+it. get, set, has, add, delete and touch are one command on the id index;
+``incr`` is one command with the native serializer and no encryption.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
 import bson
 import pymongo
-from bson.errors import InvalidDocument
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient, ReplaceOne, ReturnDocument
 from pymongo.collection import Collection
-from pymongo.errors import (
-    BulkWriteError,
-    ConnectionFailure,
-    DocumentTooLarge,
-    DuplicateKeyError,
-    OperationFailure,
-    PyMongoError,
-    WaitQueueTimeoutError,
-)
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from .connection import (
+    DEFAULT_URI,
+    client_options,
+    mask_uri,
+    new_client,
+    open_collection,
+    translate,
+)
+from .connection import translated as _translated
 from .crypto import Encryptor, KeyHasher
 from .exceptions import (
     ConfigurationError,
     KeyTypeError,
+    ManagerClosed,
     MongoSessionError,
     OperationError,
     SerializationError,
@@ -50,31 +53,24 @@ from .exceptions import (
 from .indexes import collection_stats, ensure_indexes, purge_expired
 from .serializers import Serializer, get_serializer
 
-__all__ = ["FAR_FUTURE", "MongoManager", "mask_uri", "utcnow"]
+__all__ = ["FAR_FUTURE", "MAX_TIMEOUT", "MongoManager", "mask_uri", "utcnow"]
 
 log = logging.getLogger("mongo_session_backends")
 
 #: Stored as the expiry of entries that never expire.
 FAR_FUTURE = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+#: The largest timeout in seconds (about 3,000 years), so expiries stay before FAR_FUTURE.
+MAX_TIMEOUT = 10**11
 VALUE = "value"
 NS = "ns"
+OWNER = "owner"  # the holder of a creation lock
 MAX_DOCUMENT = 16 * 1024 * 1024
 MAX_ID_BYTES = 1000  # older index-key limits; longer ids are hashed
 _BATCH = 500  # long $in lists are sent in batches
 _UNREADABLE = object()
-_TOO_LARGE_CODES = {10334, 17419, 17420}
 _NOT_NUMBER_CODES = {14, 16554}
-# Shutdown, step-down and network errors the server reports as command errors.
-_UNAVAILABLE_CODES = {6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436}
-DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
-    "serverSelectionTimeoutMS": 5000,
-    "connectTimeoutMS": 5000,
-    "socketTimeoutMS": 10000,
-    "appname": "mongo-session-backends",
-}
-
-P = ParamSpec("P")
-R = TypeVar("R")
+_INT64 = (-(2**63), 2**63)
+_RETRY_INDEXES = (1.0, 60.0)  # first and longest wait before preparing indexes again
 Timeout = int | float | dt.timedelta | None
 
 
@@ -83,21 +79,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def mask_uri(uri: str) -> str:
-    """Return ``uri`` with its password replaced by ``***``."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    creds, at, hosts = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return uri
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hosts}"
-
-
 def _uri_database(uri: str) -> str | None:
-    rest = uri.partition("://")[2].rpartition("@")[2]
-    path = rest.partition("/")[2].partition("?")[0]
+    rest = uri.partition("://")[2].partition("?")[0].rpartition("@")[2]
+    path = rest.partition("/")[2]
     return path or None
 
 
@@ -108,82 +92,85 @@ def _aware(value: Any) -> Any:
 
 
 def _seconds(value: Timeout, name: str) -> float | None:
+    """``value`` in seconds; raise :class:`ConfigurationError` unless it is usable."""
     if value is None:
         return None
     if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"{name} must be seconds or a timedelta")
-    return float(value)
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or abs(seconds) > MAX_TIMEOUT:
+        raise ConfigurationError(f"{name} must be a finite number of seconds up to {MAX_TIMEOUT}")
+    return seconds
 
 
-def translate(exc: PyMongoError | InvalidDocument) -> MongoSessionError:
-    """Map a pymongo error to this package's errors, without its message.
-
-    Server messages can quote keys or values, so only the error class and
-    code are kept.
-    """
-    code = getattr(exc, "code", None)
-    if isinstance(exc, BulkWriteError):
-        codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
-        code = next(iter(codes), code)
-    if isinstance(exc, DocumentTooLarge) or code in _TOO_LARGE_CODES:
-        return ValueTooLarge("the document exceeds MongoDB's 16 MB limit; nothing was written")
-    if isinstance(exc, InvalidDocument):
-        return SerializationError("the serialized value is not a valid BSON document")
-    unavailable = (ConnectionFailure, WaitQueueTimeoutError)
-    if isinstance(exc, unavailable) or exc.timeout or code in _UNAVAILABLE_CODES:
-        return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")
-    return OperationError(
-        f"MongoDB refused the operation ({type(exc).__name__}, code {code})", code
-    )
-
-
-def _translated(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except (PyMongoError, InvalidDocument) as exc:
-            raise translate(exc) from None
-
-    return wrapper
+def _check_fields(id_field: Any, expires_key: Any, cleanup: str) -> None:
+    """Refuse field names that are not plain or that collide with each other."""
+    for name, value in (("id_field", id_field), ("expires_key", expires_key)):
+        if (
+            not isinstance(value, str)
+            or not value
+            or value.startswith("$")
+            or "." in value
+            or "\x00" in value
+        ):
+            raise ConfigurationError(f"{name} must be a plain, non-empty field name")
+    reserved = {VALUE, NS, OWNER, *(["_ts"] if cleanup == "cosmos" else [])}
+    if id_field in reserved or expires_key in reserved | {"_id"}:
+        taken = ", ".join(sorted(reserved))
+        raise ConfigurationError(
+            f"id_field and expires_key must not be {taken} (fields the manager writes), "
+            "and expires_key must not be _id"
+        )
+    if id_field == expires_key:
+        raise ConfigurationError("id_field and expires_key must be different fields")
 
 
 class _Connection:
     """The client, collection and index state shared by a manager's views."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.client: MongoClient[dict[str, Any]] | None = None
+    def __init__(self, client: MongoClient[dict[str, Any]] | None) -> None:
+        self.lock = threading.Lock()  # guards the fields below; held for no I/O
+        self.client = client
         self.collection: Collection[dict[str, Any]] | None = None
-        self.pid = 0
+        self.pid = os.getpid()
         self.indexes_ready = False
+        self.retry_at = 0.0  # monotonic time before which index preparation is not retried
+        self.retry_wait = _RETRY_INDEXES[0]
         self.closed = False
 
 
 class MongoManager:
     """Stores expiring entries in one MongoDB collection.
 
-    The constructor never touches the network: the client connects on first
-    use, and indexes are created once, on first use.
+    The constructor never touches the network, but checks everything it can
+    without it: the URI, the client options, the database and collection
+    names and every other option, raising
+    :class:`~mongo_session_backends.ConfigurationError` with the reason. The
+    client connects on first use, and indexes are created on first use (and
+    tried again later if that fails).
 
-    :param uri: MongoDB connection string. Default
-        ``mongodb://127.0.0.1:27017``. Ignored when ``client`` is given.
+    :param uri: MongoDB connection string (``mongodb://`` or
+        ``mongodb+srv://``). Default ``mongodb://127.0.0.1:27017``.
     :param client: an existing :class:`~pymongo.MongoClient` to use instead
-        of ``uri``. It is never closed by the manager. Give it
-        ``tz_aware=True`` for aware datetimes in :meth:`stats`.
+        of ``uri``; it is never closed by the manager. Give it
+        ``tz_aware=True`` for aware datetimes in :meth:`stats`. A string is
+        taken as ``uri``, as cachelib's ``MongoDbCache`` does.
     :param database_name: the database. Default: the URI's database, else
         ``"sessions"``.
     :param collection: the collection. Default ``"sessions"``.
     :param connection_options: keyword arguments for ``MongoClient``, over
         the defaults ``serverSelectionTimeoutMS=5000``,
         ``connectTimeoutMS=5000``, ``socketTimeoutMS=10000`` and
-        ``tz_aware=True``. Add ``timeoutMS`` for one overall limit per
-        operation, retries included. Pass ``{"journal": True}`` or ``{"w": "majority"}``
-        for stronger durability.
+        ``tz_aware=True``. Values may be strings, converted by pymongo by
+        each option's type. Add ``timeoutMS`` for one overall limit per
+        operation, retries included. Pass ``{"journal": True}`` or
+        ``{"w": "majority"}`` for stronger durability.
     :param expires: default lifetime of an entry, seconds or a
-        ``timedelta``. Default 14 days. ``0`` means never.
+        ``timedelta``. Default 14 days. ``0`` means never. Used where an
+        adapter gives no timeout of its own (see the configuration page).
     :param expires_key: the field holding the expiry. Default ``"expires"``.
     :param id_field: the field holding the key. Default ``"_id"``; any other
         field gets a unique index.
@@ -193,9 +180,11 @@ class MongoManager:
         ``"cosmos"`` for Azure Cosmos DB, a TTL index on ``_ts`` with
         ``expireAfterSeconds`` set to ``expires``; ``"none"`` for no index,
         with :meth:`purge_expired` run by a scheduled job.
-    :param on_error: called with errors from background work (connecting,
-        creating indexes). Default ``None``: such errors are logged and
-        raised from the operation that triggered them.
+    :param on_error: called with errors from preparing the collection
+        (creating indexes). Default ``None``: such errors are logged and
+        raised from the operation that triggered them. With a callable, the
+        operation goes on without the indexes unless MongoDB is unreachable,
+        and preparation is tried again after a growing wait (1 s up to 60 s).
     :param serializer: ``"native"`` (default), ``"json"``, ``"pickle"``, or
         an object with ``dumps`` and ``loads``.
     :param serializer_secret: the signing secret of the pickle serializer.
@@ -210,7 +199,8 @@ class MongoManager:
     :param clock: a callable returning the current aware UTC datetime.
         Default :func:`utcnow`; tests pass a controllable clock.
     :param prefix: prepended to every key; :meth:`clear`, :meth:`keys` and
-        :meth:`count` act on this prefix only. Default ``""``.
+        :meth:`count` act on this prefix only. Default ``""``. Adapters
+        nest their own prefixes under it.
     :param incr_mode: how :meth:`incr` runs. ``"find_and_modify"`` (default):
         one atomic ``findAndModify`` that returns the new value.
         ``"update_and_read"``: an atomic ``update`` then a ``find``, two
@@ -223,7 +213,7 @@ class MongoManager:
         self,
         uri: str | None = None,
         *,
-        client: MongoClient[Any] | None = None,
+        client: MongoClient[Any] | str | None = None,
         database_name: str | None = None,
         collection: str = "sessions",
         connection_options: Mapping[str, Any] | None = None,
@@ -242,29 +232,37 @@ class MongoManager:
         prefix: str = "",
         incr_mode: Literal["find_and_modify", "update_and_read"] = "find_and_modify",
     ) -> None:
-        self.uri = uri or "mongodb://127.0.0.1:27017"
+        if isinstance(client, str):
+            if uri is not None:
+                raise ConfigurationError("give uri or client, not both")
+            uri, client = client, None
+        if uri is not None and not isinstance(uri, str):
+            raise ConfigurationError("uri must be a str")
+        if client is not None and not isinstance(client, MongoClient):
+            raise ConfigurationError("client must be a pymongo MongoClient or a URI")
+        self.uri = uri or DEFAULT_URI
         self.database_name = database_name or _uri_database(self.uri) or "sessions"
         self.collection_name = collection
         if cleanup not in ("ttl", "cosmos", "none"):
             raise ConfigurationError("cleanup must be 'ttl', 'cosmos' or 'none'")
-        for name, value in (("collection", collection), ("expires_key", expires_key)):
-            if not value or not isinstance(value, str) or value.startswith("$") or "." in value:
-                raise ConfigurationError(f"{name} must be a plain, non-empty name")
-        if id_field in (VALUE, NS, expires_key) or not id_field or "." in id_field:
-            raise ConfigurationError("id_field must be a plain name other than the value fields")
+        if not isinstance(collection, str) or not collection:
+            raise ConfigurationError("collection must be a non-empty name")
+        _check_fields(id_field, expires_key, cleanup)
         self.expires = _seconds(expires, "expires") or 0.0
         if self.expires < 0:
             raise ConfigurationError("expires must not be negative")
         if isinstance(expire_after_seconds, bool) or not isinstance(expire_after_seconds, int):
             raise ConfigurationError("expire_after_seconds must be an int")
-        if expire_after_seconds < 0:
-            raise ConfigurationError("expire_after_seconds must not be negative")
+        if not 0 <= expire_after_seconds <= 2**31 - 1:
+            raise ConfigurationError("expire_after_seconds must be from 0 to 2147483647")
         if cleanup == "cosmos" and not self.expires:
             raise ConfigurationError("cleanup='cosmos' needs a finite expires")
         if hash_ids and not id_secret:
             raise ConfigurationError("hash_ids needs id_secret")
         if incr_mode not in ("find_and_modify", "update_and_read"):
             raise ConfigurationError("incr_mode must be 'find_and_modify' or 'update_and_read'")
+        if not callable(clock) or (on_error is not None and not callable(on_error)):
+            raise ConfigurationError("clock and on_error must be callables")
         self.incr_mode = incr_mode
         self.expires_key = expires_key
         self.id_field = id_field
@@ -273,15 +271,14 @@ class MongoManager:
         self.on_error = on_error
         self.serializer: Serializer = get_serializer(serializer, serializer_secret)
         self.clock = clock
-        self._client_given = client
-        self._options = {
-            **DEFAULT_CONNECTION_OPTIONS,
-            "tz_aware": True,
-            **(connection_options or {}),
-        }
+        self._options = client_options(connection_options)
+        self._own_client = client is None
+        if client is None:
+            client = new_client(self.uri, self._options)
         self._cipher = Encryptor(encryption_keys) if encryption_keys else None
         self._hasher = KeyHasher(id_secret) if hash_ids and id_secret else None
-        self._conn = _Connection()
+        self._conn = _Connection(client)
+        self._conn.collection = open_collection(client, self.database_name, collection)
         self._set_prefix(prefix)
 
     def _set_prefix(self, prefix: str) -> None:
@@ -291,14 +288,19 @@ class MongoManager:
         self._ns = self._hasher("ns:" + prefix) if self._hasher and prefix else prefix
 
     def with_prefix(self, prefix: str) -> MongoManager:
-        """Return a view of this manager for ``prefix``.
+        """Return a view of this manager for its prefix followed by ``prefix``.
 
-        The view shares the connection, indexes and options; only the key
-        prefix differs. Closing either closes both.
+        Prefixes nest: a view of a manager made with ``prefix="app1:"`` for
+        ``"cache:"`` stores under ``"app1:cache:"``, so two apps that share a
+        collection under their own prefixes never see each other's keys.
+        The view shares the connection, indexes and options. Closing either
+        closes both.
         """
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a str")
         view = object.__new__(MongoManager)
         view.__dict__.update(self.__dict__)
-        view._set_prefix(prefix)
+        view._set_prefix(self.prefix + prefix)
         return view
 
     def __repr__(self) -> str:
@@ -311,42 +313,56 @@ class MongoManager:
 
     @property
     def client(self) -> MongoClient[dict[str, Any]]:
-        """The ``MongoClient`` in use, created on first access."""
-        self._collection()
-        assert self._conn.client is not None
-        return self._conn.client
+        """The ``MongoClient`` in use (it connects on its first command)."""
+        with self._conn.lock:
+            return self._open().database.client
 
     def _collection(self) -> Collection[dict[str, Any]]:
+        """The collection, prepared on first use. Network calls hold no lock."""
         conn = self._conn
-        if conn.indexes_ready and conn.pid == os.getpid() and conn.collection is not None:
+        if conn.indexes_ready and conn.pid == os.getpid():
+            assert conn.collection is not None
             return conn.collection
-        return self._connect()
-
-    def _connect(self) -> Collection[dict[str, Any]]:
-        conn = self._conn
         with conn.lock:
             collection = self._open()
-            if not conn.indexes_ready:
-                try:
-                    self._ensure_indexes(collection)
-                except Exception as exc:
-                    log.warning("could not prepare the session collection: %s", type(exc).__name__)
-                    if self.on_error is None:
-                        raise
-                    self.on_error(exc)
-                conn.indexes_ready = True
-            return collection
+        if not conn.indexes_ready and time.monotonic() >= conn.retry_at:
+            self._prepare(collection)
+        return collection
+
+    def _prepare(self, collection: Collection[dict[str, Any]]) -> None:
+        """Create the indexes; on failure, raise or report and retry later."""
+        conn = self._conn
+        try:
+            ensure_indexes(collection, self._wanted_indexes())
+        except (PyMongoError, MongoSessionError) as exc:
+            error = translate(exc) if isinstance(exc, PyMongoError) else exc
+            log.warning("could not prepare the session collection: %s", type(error).__name__)
+            if self.on_error is None:
+                raise error from None  # and tried again by the next operation
+            with conn.lock:
+                conn.retry_at = time.monotonic() + conn.retry_wait
+                conn.retry_wait = min(conn.retry_wait * 2, _RETRY_INDEXES[1])
+            self.on_error(error)
+            if isinstance(error, ServerUnavailable):
+                raise error from None  # the operation itself could not succeed either
+            return
+        with conn.lock:
+            conn.indexes_ready = True
+            conn.retry_wait = _RETRY_INDEXES[0]
 
     def _open(self) -> Collection[dict[str, Any]]:
         """The collection, with a client for this process. Call under the lock."""
         conn = self._conn
         if conn.closed:
-            raise ServerUnavailable("this manager is closed")
+            raise ManagerClosed("this manager is closed; create a new one")
         pid = os.getpid()
         if conn.client is None or conn.collection is None or conn.pid != pid:
             # After fork the parent's client must not be used or closed.
-            conn.client = self._client_given or MongoClient(self.uri, **self._options)
+            if self._own_client:
+                conn.client = new_client(self.uri, self._options)
+            assert conn.client is not None
             conn.pid = pid
+            conn.indexes_ready = False
             conn.collection = conn.client[self.database_name][self.collection_name]
         return conn.collection
 
@@ -363,10 +379,13 @@ class MongoManager:
         return True
 
     def close(self) -> None:
-        """Close the client if the manager created it. Idempotent."""
+        """Close the client if the manager created it. Idempotent.
+
+        Any later operation raises :class:`~mongo_session_backends.ManagerClosed`.
+        """
         conn = self._conn
         with conn.lock:
-            if conn.client is not None and self._client_given is None and conn.pid == os.getpid():
+            if conn.client is not None and self._own_client and conn.pid == os.getpid():
                 conn.client.close()
             conn.client = conn.collection = None
             conn.indexes_ready = False
@@ -378,7 +397,9 @@ class MongoManager:
     def ensure_indexes(self) -> list[str]:
         """Create or fix the indexes this manager needs; return what was done."""
         with self._conn.lock:
-            done = self._ensure_indexes(self._open())
+            collection = self._open()
+        done = ensure_indexes(collection, self._wanted_indexes())
+        with self._conn.lock:
             self._conn.indexes_ready = True
         return done
 
@@ -391,9 +412,6 @@ class MongoManager:
         if self.id_field != "_id":
             wanted.append((self.id_field, {"unique": True}))
         return wanted
-
-    def _ensure_indexes(self, collection: Collection[dict[str, Any]]) -> list[str]:
-        return ensure_indexes(collection, self._wanted_indexes())
 
     # -- encoding ---------------------------------------------------------
 
@@ -418,9 +436,15 @@ class MongoManager:
             else:
                 raise KeyTypeError(f"keys must be str or bytes, not {type(key).__name__}")
         full = self.prefix + key
+        try:
+            size = len(full.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise KeyTypeError(
+                "keys must be valid Unicode (this one has a lone surrogate)"
+            ) from None
         if self._hasher is not None:
             return self._hasher(full)
-        if len(full) > MAX_ID_BYTES // 4 and len(full.encode("utf-8")) > MAX_ID_BYTES:
+        if size > MAX_ID_BYTES:
             return self.prefix + "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
         return full
 
@@ -431,7 +455,7 @@ class MongoManager:
             raise
         except Exception:
             raise SerializationError(
-                f"cannot store a value of type {type(value).__name__!r}"
+                f"the serializer cannot store a value of type {type(value).__name__!r}"
             ) from None
         if self._cipher is not None:
             data = self._cipher.encrypt(bson.encode({"v": data}), _id.encode("utf-8"))
@@ -595,13 +619,17 @@ class MongoManager:
         *,
         serializer: Serializer | None = None,
     ) -> bool:
-        """Store ``value`` only if no live entry exists; atomic.
+        """Store ``value`` only if no live, readable entry exists; atomic.
 
-        An expired entry counts as absent. Returns whether it was stored.
+        An expired entry counts as absent, and so does one that cannot be
+        read (for instance, encrypted with a key since removed). Returns
+        whether it was stored. One command when the key is free; when a live
+        entry holds it, one more reads that entry to check it is readable.
         """
         _id = self._id(key)
         now = self._now()
-        return self._insert_if_absent(self._document(_id, value, timeout, now, serializer), now)
+        doc = self._document(_id, value, timeout, now, serializer)
+        return self._insert_if_absent(doc, now) or self._replace_unreadable(doc, now, serializer)
 
     def _insert_if_absent(self, doc: dict[str, Any], now: dt.datetime) -> bool:
         """Write ``doc`` unless a live document has its id: one atomic upsert."""
@@ -611,6 +639,27 @@ class MongoManager:
         except DuplicateKeyError:
             return False
         return True
+
+    def _replace_unreadable(
+        self, doc: dict[str, Any], now: dt.datetime, serializer: Serializer | None
+    ) -> bool:
+        """Replace the live entry under ``doc``'s id with ``doc`` if it cannot be read.
+
+        The replacement is filtered on the unreadable document's value and
+        expiry, so an entry rewritten meanwhile is left alone.
+        """
+        collection = self._collection()
+        current = collection.find_one({self.id_field: doc[self.id_field]})
+        if current is None or self._live_expiry(current, now) is None:
+            return False  # gone or expired since the add: another writer got there
+        if self._load(current, _UNREADABLE, serializer) is not _UNREADABLE:
+            return False
+        unchanged = {
+            "_id": current["_id"],
+            VALUE: current.get(VALUE),
+            self.expires_key: current.get(self.expires_key),
+        }
+        return collection.replace_one(unchanged, doc).matched_count == 1
 
     @_translated
     def incr(
@@ -623,31 +672,57 @@ class MongoManager:
     ) -> int:
         """Add ``delta`` to an integer entry atomically; return the new value.
 
-        A missing or expired entry starts at ``delta`` with the given
-        ``timeout``; a live entry keeps its expiry. With the native
-        serializer and no encryption this is one ``findAndModify``; otherwise
-        a compare-and-swap loop of two commands.
+        A missing, expired or unreadable entry starts at ``delta`` with the
+        given ``timeout``; a live entry keeps its expiry. Arithmetic is exact
+        for integers of any size. A stored value that is not an integer (a
+        float, a string ...) raises
+        :class:`~mongo_session_backends.SerializationError` and is left
+        unchanged.
+
+        With the native serializer and no encryption this is one
+        ``findAndModify`` while the value fits in 64 bits; otherwise a
+        compare-and-swap loop of two commands.
         """
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise SerializationError("delta must be an int")
+        _id = self._id(key)
         s = serializer or self.serializer
-        if getattr(s, "native_numbers", False) and self._cipher is None:
-            return self._incr_native(self._id(key), delta, timeout)
-        return self._incr_swap(key, delta, timeout, serializer)
+        native = getattr(s, "native_numbers", False) and self._cipher is None
+        if native and _INT64[0] <= delta < _INT64[1]:
+            return self._incr_native(key, _id, delta, timeout, serializer)
+        return self._incr_swap(key, _id, delta, timeout, serializer)
 
-    def _incr_native(self, _id: str, delta: int, timeout: Timeout) -> int:
-        now = self._now()
+    def _incr_update(self, delta: int, timeout: Timeout, now: dt.datetime) -> list[Any]:
+        """The pipeline update of a native ``incr``.
+
+        A sum that is not a 64-bit integer (an overflow, or a stored float or
+        other value) evaluates an invalid ``$add``, so the command fails and
+        writes nothing; :meth:`incr` then takes the exact, slower path.
+        """
         field = "$" + self.expires_key
         live = {"$gt": [field, now]}
-        update = [
+        total = {"$add": ["$" + VALUE, delta]}
+        invalid = {"$add": [{"$ifNull": ["$" + VALUE, 0]}, "not an integer"]}
+        checked = {"$cond": [{"$in": [{"$type": total}, ["int", "long"]]}, total, invalid]}
+        return [
             {
                 "$set": {
-                    VALUE: {"$cond": [live, {"$add": ["$" + VALUE, delta]}, delta]},
+                    VALUE: {"$cond": [live, checked, delta]},
                     self.expires_key: {"$cond": [live, field, self._expiry(timeout, now)]},
-                    NS: self._ns,
+                    NS: {"$literal": self._ns},
                 }
             }
         ]
+
+    def _incr_native(
+        self,
+        key: str | bytes,
+        _id: str,
+        delta: int,
+        timeout: Timeout,
+        serializer: Serializer | None,
+    ) -> int:
+        update = self._incr_update(delta, timeout, self._now())
         collection = self._collection()
         for _ in range(3):
             try:
@@ -665,35 +740,44 @@ class MongoManager:
             except DuplicateKeyError:  # two upserts raced; the next try updates
                 continue
             except OperationFailure as exc:
-                if exc.code in _NOT_NUMBER_CODES:
-                    raise SerializationError("the stored value is not a number") from None
+                if exc.code in _NOT_NUMBER_CODES:  # not a 64-bit integer: nothing written
+                    return self._incr_swap(key, _id, delta, timeout, serializer)
                 raise
             if doc is None:  # update_and_read, or a server's None for a raced upsert
                 doc = collection.find_one({self.id_field: _id}, {VALUE: True})
             if doc is not None:
-                value = doc[VALUE]
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise SerializationError("the stored value is not a number")
-                return int(value)
+                value = doc.get(VALUE)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise SerializationError("the stored value is not an integer")
+                return value
         raise OperationError("incr did not settle after 3 attempts")
 
     def _incr_swap(
-        self, key: str | bytes, delta: int, timeout: Timeout, serializer: Serializer | None
+        self,
+        key: str | bytes,
+        _id: str,
+        delta: int,
+        timeout: Timeout,
+        serializer: Serializer | None,
     ) -> int:
-        _id = self._id(key)
         collection = self._collection()
         for _ in range(100):
             now = self._now()
             doc = collection.find_one({self.id_field: _id})
-            if doc is None or self._live_expiry(doc, now) is None:
+            live = doc is not None and self._live_expiry(doc, now) is not None
+            current = self._load(doc, _UNREADABLE, serializer) if doc and live else _UNREADABLE
+            if current is _UNREADABLE:  # missing, expired or unreadable: start again
                 if self.add(key, delta, timeout, serializer=serializer):
                     return delta
                 continue
-            current = self._load(doc, None, serializer)
+            assert doc is not None
             if isinstance(current, bool) or not isinstance(current, int):
-                raise SerializationError("the stored value is not an integer")
+                raise SerializationError(
+                    "incr needs an integer, and the stored value is not one; it is unchanged"
+                )
             new = {**doc, VALUE: self._dump(_id, current + delta, serializer)}
-            if collection.replace_one({"_id": doc["_id"], VALUE: doc[VALUE]}, new).matched_count:
+            unchanged = {"_id": doc["_id"], VALUE: doc.get(VALUE)}
+            if collection.replace_one(unchanged, new).matched_count:
                 return current + delta
         raise OperationError("incr did not settle: too much contention")
 
@@ -732,12 +816,12 @@ class MongoManager:
         return deleted
 
     @_translated
-    def has(self, key: str | bytes) -> bool:
-        """Return whether a live entry exists (also when its value is ``None``)."""
-        _id = self._id(key)
-        now = self._now()
-        doc = self._collection().find_one({self.id_field: _id}, {self.expires_key: True})
-        return self._live_expiry(doc, now) is not None
+    def has(self, key: str | bytes, *, serializer: Serializer | None = None) -> bool:
+        """Return whether a live, readable entry exists (also when its value is ``None``).
+
+        :param serializer: overrides the manager's serializer for this call.
+        """
+        return self.get_entry(key, serializer=serializer) is not None
 
     @_translated
     def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> bool:
@@ -751,7 +835,7 @@ class MongoManager:
         now = self._now()
         doc = {
             self.id_field: lock_id,
-            "owner": token,
+            OWNER: token,
             self.expires_key: now + dt.timedelta(seconds=ttl),
             NS: "lock:" + self._ns,
         }
@@ -760,7 +844,7 @@ class MongoManager:
     @_translated
     def release_lock(self, key: str | bytes, token: str) -> bool:
         """Release the lock named ``key`` if ``token`` holds it."""
-        query = {self.id_field: "lock:" + self._id(key), "owner": token}
+        query = {self.id_field: "lock:" + self._id(key), OWNER: token}
         return self._collection().delete_one(query).deleted_count == 1
 
     def _prefix_query(self, now: dt.datetime | None) -> dict[str, Any]:

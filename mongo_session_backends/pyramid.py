@@ -23,29 +23,63 @@ from pyramid.interfaces import ISession, ISessionFactory
 from webob.cookies import CookieProfile, SignedSerializer
 from zope.interface import implementer
 
-from .config import as_bool, as_int, as_seconds, as_secret, as_str, manager_options
-from .exceptions import ConfigurationError, SerializationError, ServerUnavailable
+from .adapter import OutagePolicy, adapter_store
+from .config import (
+    as_bool,
+    as_optional_int,
+    as_seconds,
+    as_secret,
+    as_str,
+    coerce,
+    manager_options,
+)
+from .exceptions import ConfigurationError, OperationError, SerializationError
 from .manager import MongoManager
 
 __all__ = ["MongoSession", "MongoSessionFactory", "includeme", "session_factory_from_settings"]
 
 log = logging.getLogger("mongo_session_backends")
+_UNREAD: Any = object()
 
 SETTINGS_PREFIX = "mongo_sessions."
-ADAPTER_SETTINGS: dict[str, Callable[[Any], Any]] = {
-    "secret": as_secret,
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else as_str(value) or None
+
+
+def _samesite(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = as_str(value).lower()
+    if text not in _SAMESITE:
+        raise ValueError("expected Strict, Lax or None")
+    return _SAMESITE[text]
+
+
+#: The factory's own options (keyword names) with their coercions; the same
+#: for a Python keyword and an ``.ini`` string.
+FACTORY_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "timeout": as_seconds,
     "reissue_time": as_seconds,
-    "key_prefix": as_str,
     "cookie_name": as_str,
-    "cookie_max_age": as_int,
-    "cookie_path": as_str,
-    "cookie_domain": as_str,
-    "cookie_secure": as_bool,
-    "cookie_httponly": as_bool,
-    "cookie_samesite": as_str,
+    "max_age": as_optional_int,
+    "path": as_str,
+    "domain": _optional_str,
+    "secure": as_bool,
+    "httponly": as_bool,
+    "samesite": _samesite,
     "set_on_exception": as_bool,
+    "key_prefix": as_str,
     "empty_on_outage": as_bool,
+}
+_COOKIE_OPTIONS = ("max_age", "path", "domain", "secure", "httponly", "samesite")
+_RENAMED = {f"cookie_{name}": name for name in _COOKIE_OPTIONS}
+#: The ``mongo_sessions.*`` settings of the adapter itself (cookie ones prefixed ``cookie_``).
+ADAPTER_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "secret": as_secret,
+    **{f"cookie_{k}" if k in _COOKIE_OPTIONS else k: v for k, v in FACTORY_OPTIONS.items()},
 }
 
 
@@ -87,6 +121,7 @@ class MongoSession(dict[Any, Any]):
         self._dirty = False
         self._invalidated = False
         self._had_cookie = False
+        self._unread = False  # MongoDB was down when the session was read
         self._snapshot: Any = None
         self._renewed = 0.0
         self.id: str | None = None
@@ -102,12 +137,9 @@ class MongoSession(dict[Any, Any]):
         self._had_cookie = self.request.cookies.get(factory.cookie_name) is not None
         if sid is None:
             return
-        try:
-            entry = factory.store.get_entry(sid)
-        except ServerUnavailable as exc:
-            if not factory.empty_on_outage:
-                raise
-            log.warning("session read skipped: %s", exc)
+        entry = factory.policy.run(_UNREAD, factory.store.get_entry, sid)
+        if entry is _UNREAD:
+            self._unread = True
             return
         if entry is None:
             return
@@ -202,12 +234,12 @@ class MongoSession(dict[Any, Any]):
         factory = self._factory
         if not factory.set_on_exception and getattr(request, "exception", None) is not None:
             return
-        try:
-            self._write(response)
-        except ServerUnavailable as exc:
-            if not factory.empty_on_outage:
-                raise
-            log.warning("session write skipped: %s", exc)
+        if self._unread:
+            # Read during an outage: writing now could replace the user's real
+            # session, and deleting the cookie would log them out.
+            log.warning("session write skipped: it could not be read")
+            return
+        factory.policy.run(None, self._write, response)
 
     def _write(self, response: Any) -> None:
         factory = self._factory
@@ -250,7 +282,7 @@ class MongoSession(dict[Any, Any]):
                 self.id, self.new = sid, False
                 self._set_cookie(response)
                 return
-        raise ServerUnavailable("could not allocate a unique session id")
+        raise OperationError("could not allocate a unique session id in 3 tries")
 
     def _set_cookie(self, response: Any) -> None:
         assert self.id is not None
@@ -267,6 +299,11 @@ def _vary_cookie(response: Any) -> None:
 @implementer(ISessionFactory)
 class MongoSessionFactory:
     """A Pyramid session factory that stores sessions in MongoDB.
+
+    Every option may also be given as a string, as in ``.ini`` settings
+    (``timeout="1200"``, ``secure="true"``, ``max_age="none"``); a malformed
+    value raises :class:`~mongo_session_backends.ConfigurationError` here,
+    before any session is written.
 
     :param secret: signs the session id in the cookie; at least 16
         characters. Required.
@@ -285,17 +322,24 @@ class MongoSessionFactory:
     :param domain: the cookie's domain. Default ``None``.
     :param secure: send the cookie over HTTPS only. Default ``False``.
     :param httponly: hide the cookie from JavaScript. Default ``True``.
-    :param samesite: the cookie's ``SameSite``. Default ``"Lax"``.
+    :param samesite: the cookie's ``SameSite``: ``"Strict"``, ``"Lax"``,
+        ``"None"``, or ``None`` for no attribute. Default ``"Lax"``.
     :param set_on_exception: save the session when the view raised.
         Default ``True``.
-    :param key_prefix: prefix of the stored ids. Default ``"session:"``.
-    :param empty_on_outage: when MongoDB is unreachable, use an empty
-        session and drop writes (with a warning) instead of raising
-        :class:`~mongo_session_backends.ServerUnavailable`. Default ``False``.
+    :param key_prefix: prefix of the stored ids, under the manager's own
+        prefix. Default ``"session:"``.
+    :param empty_on_outage: when MongoDB is unreachable, a session that
+        cannot be read is empty for this request, its writes are dropped
+        (with a warning) and its cookie is left alone, so the user is still
+        logged in once MongoDB is back; without it,
+        :class:`~mongo_session_backends.ServerUnavailable` is raised. A
+        logout (``invalidate()``) always raises during an outage, so it is
+        never silently lost. Default ``False``.
     :param manager: a :class:`~mongo_session_backends.MongoManager` to share.
-        Default: a new one from ``manager_options``.
+        Default: a new one from ``manager_options``. Giving both is refused.
     :param manager_options: :class:`~mongo_session_backends.MongoManager`
         options (``uri``, ``database_name``, ``collection``, ``serializer`` ...).
+        ``expires`` is refused: the session lifetime is ``timeout``.
     """
 
     def __init__(
@@ -317,33 +361,41 @@ class MongoSessionFactory:
         manager: MongoManager | None = None,
         **manager_options: Any,
     ) -> None:
-        if not secret or len(secret) < 16:
-            raise ConfigurationError("the session secret must be at least 16 characters")
-        if timeout is not None and timeout <= 0:
+        if not isinstance(secret, (str, bytes)) or len(secret) < 16:
+            raise ConfigurationError("the session secret must be a str of at least 16 characters")
+        given = {
+            "timeout": timeout, "reissue_time": reissue_time, "cookie_name": cookie_name,
+            "max_age": max_age, "path": path, "domain": domain, "secure": secure,
+            "httponly": httponly, "samesite": samesite, "set_on_exception": set_on_exception,
+            "key_prefix": key_prefix, "empty_on_outage": empty_on_outage,
+        }  # fmt: skip
+        o = {name: coerce(name, value, FACTORY_OPTIONS[name]) for name, value in given.items()}
+        if o["timeout"] is not None and o["timeout"] <= 0:
             raise ConfigurationError("timeout must be positive, or None for no timeout")
-        if reissue_time is not None and reissue_time < 0:
-            raise ConfigurationError("reissue_time must not be negative")
-        if manager is not None and manager_options:
-            raise TypeError("pass either manager or manager options, not both")
+        if not o["cookie_name"]:
+            raise ConfigurationError("cookie_name must not be empty")
         secret_text = secret.decode() if isinstance(secret, bytes) else secret
-        self.timeout = timeout
+        self.timeout: float | None = o["timeout"]
         #: The stored entry's lifetime: ``0`` (never) when ``timeout`` is ``None``.
-        self.lifetime = 0 if timeout is None else timeout
-        self.reissue_time = reissue_time
-        self.cookie_name = cookie_name
-        self.max_age = max_age
-        self.set_on_exception = set_on_exception
-        self.empty_on_outage = empty_on_outage
-        self.store = (manager or MongoManager(**manager_options)).with_prefix(key_prefix)
+        self.lifetime = 0 if self.timeout is None else self.timeout
+        self.reissue_time: float | None = o["reissue_time"]
+        self.cookie_name: str = o["cookie_name"]
+        self.max_age: int | None = o["max_age"]
+        self.set_on_exception: bool = o["set_on_exception"]
+        #: What a session does while MongoDB is down (``empty_on_outage``).
+        self.policy = OutagePolicy("session", o["empty_on_outage"])
+        self.store = adapter_store(
+            "pyramid", manager, manager_options, o["key_prefix"], lifetime="timeout"
+        )
         self.serializer = self.store.serializer
         self._profile = CookieProfile(
-            cookie_name,
-            secure=secure,
-            max_age=max_age,
-            httponly=httponly,
-            samesite=samesite,
-            path=path,
-            domains=[domain] if domain else None,
+            self.cookie_name,
+            secure=o["secure"],
+            max_age=self.max_age,
+            httponly=o["httponly"],
+            samesite=o["samesite"],
+            path=o["path"],
+            domains=[o["domain"]] if o["domain"] else None,
             serializer=SignedSerializer(
                 secret_text, "mongo_session_backends.pyramid", "sha512", _IdSerializer()
             ),
@@ -351,6 +403,11 @@ class MongoSessionFactory:
 
     def __repr__(self) -> str:
         return f"MongoSessionFactory(cookie_name={self.cookie_name!r}, store={self.store!r})"
+
+    @property
+    def empty_on_outage(self) -> bool:
+        """Whether a session reads as empty and drops its writes while MongoDB is down."""
+        return self.policy.tolerate
 
     def now(self) -> float:
         """The current time in epoch seconds, from the manager's clock."""
@@ -362,10 +419,6 @@ class MongoSessionFactory:
 
     def __call__(self, request: Any) -> MongoSession:
         return MongoSession(self, request)
-
-
-_COOKIE_OPTIONS = ("max_age", "path", "domain", "secure", "httponly", "samesite")
-_RENAMED = {f"cookie_{name}": name for name in _COOKIE_OPTIONS}
 
 
 def session_factory_from_settings(

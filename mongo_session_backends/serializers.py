@@ -27,12 +27,20 @@ from bson.int64 import Int64
 from .exceptions import ConfigurationError, SerializationError
 
 __all__ = [
+    "NATIVE_HINT",
     "JSONSerializer",
     "NativeSerializer",
     "PickleSerializer",
     "Serializer",
     "get_serializer",
 ]
+
+#: What the native serializer stores, and the way out for other objects.
+NATIVE_HINT = (
+    "the native serializer stores str, int, float, bool, None, bytes, list, dict, tuple, "
+    "set, frozenset, datetime, date, time, timedelta, Decimal, UUID and Markup; for other "
+    "objects (ORM instances, responses ...) use serializer='pickle' with a serializer_secret"
+)
 
 try:  # markupsafe ships with Flask and Jinja; it is optional here.
     from markupsafe import Markup
@@ -101,7 +109,9 @@ class NativeSerializer:
             return {TAG: "dict", "v": [[self.dumps(k), self.dumps(v)] for k, v in value.items()]}
         codec = _CODECS.get(kind)
         if codec is None:
-            raise SerializationError(f"cannot store a value of type {kind.__name__!r}")
+            raise SerializationError(
+                f"cannot store a value of type {kind.__name__!r}: {NATIVE_HINT}"
+            )
         name, encode, _ = codec
         return {TAG: name, "v": encode(self, value)}
 

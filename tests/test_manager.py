@@ -14,6 +14,7 @@ from mongo_session_backends import (
     ConfigurationError,
     IndexConflict,
     KeyTypeError,
+    ManagerClosed,
     MongoManager,
     ServerUnavailable,
     ValueTooLarge,
@@ -413,7 +414,7 @@ def test_shared_client_is_not_closed(mongodb_uri: str, database_name: str) -> No
 
 def test_closed_manager_refuses(manager: MongoManager) -> None:
     manager.close()
-    with pytest.raises(ServerUnavailable):
+    with pytest.raises(ManagerClosed):
         manager.get("k")
 
 

@@ -1,0 +1,107 @@
+"""What every framework adapter shares: its store and its outage policy.
+
+An adapter's *store* is a view of a :class:`~mongo_session_backends.MongoManager`
+under the adapter's key prefix, nested under the manager's own prefix. Its
+*outage policy* decides what an operation does while MongoDB is unreachable:
+raise :class:`~mongo_session_backends.ServerUnavailable`, or log a warning
+and return a fallback. Only an outage is ever tolerated; every other error
+(bad input, bad configuration, a closed manager, a refused command) raises.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+from .exceptions import ConfigurationError, ServerUnavailable
+from .manager import MongoManager
+
+__all__ = ["OutagePolicy", "adapter_store"]
+
+log = logging.getLogger("mongo_session_backends")
+
+_MANAGER_OPTIONS = frozenset(inspect.signature(MongoManager).parameters)
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class OutagePolicy:
+    """Runs store operations for an adapter, tolerating outages if asked.
+
+    :param adapter: the adapter's name, for the warning.
+    :param tolerate: return the fallback with a warning on an outage;
+        otherwise raise :class:`~mongo_session_backends.ServerUnavailable`.
+    """
+
+    def __init__(self, adapter: str, tolerate: bool) -> None:
+        self.adapter = adapter
+        self.tolerate = tolerate
+
+    def __repr__(self) -> str:
+        return f"OutagePolicy({self.adapter!r}, tolerate={self.tolerate})"
+
+    def run(
+        self, fallback: T, operation: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R | T:
+        """Return ``operation(*args, **kwargs)``, or ``fallback`` on a tolerated outage."""
+        try:
+            return operation(*args, **kwargs)
+        except ServerUnavailable as exc:
+            if not self.tolerate:
+                raise
+            name = getattr(operation, "__name__", "operation")
+            log.warning("%s %s skipped: %s", self.adapter, name, exc)
+            return fallback
+
+
+def adapter_store(
+    adapter: str,
+    manager: MongoManager | None,
+    options: Mapping[str, Any],
+    prefix: str,
+    *,
+    lifetime: str | None = None,
+    build: Callable[[dict[str, Any]], MongoManager] | None = None,
+) -> MongoManager:
+    """The store of an adapter: ``manager`` (or one built from ``options``) under ``prefix``.
+
+    :param adapter: the adapter's name, for messages.
+    :param manager: a manager to share; its own prefix is kept and
+        ``prefix`` nests under it.
+    :param options: manager options; refused together with ``manager``, so
+        no option is silently ignored.
+    :param lifetime: the adapter's own lifetime option, if it has one; then
+        the manager option ``expires`` is refused in favour of it.
+    :param build: makes the manager from ``options``. Default
+        :class:`~mongo_session_backends.MongoManager`.
+    :raises ConfigurationError: for a conflict between the arguments.
+    """
+    unknown = sorted(set(options) - _MANAGER_OPTIONS)
+    if unknown:
+        hints = [
+            m for name in unknown for m in difflib.get_close_matches(name, _MANAGER_OPTIONS, 1)
+        ]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        raise ConfigurationError(
+            f"unknown option {', '.join(unknown)} for the {adapter} adapter{hint}"
+        )
+    if lifetime is not None and "expires" in options:
+        raise ConfigurationError(
+            f"expires does not apply to the {adapter} adapter: set its {lifetime} instead"
+        )
+    if manager is not None:
+        if options:
+            names = ", ".join(sorted(options))
+            raise ConfigurationError(
+                f"pass either manager or manager options ({names}) to the {adapter} adapter, "
+                "not both: options of a shared manager are set where it is made"
+            )
+        if not isinstance(manager, MongoManager):
+            raise ConfigurationError("manager must be a MongoManager")
+        return manager.with_prefix(prefix)
+    made = build(dict(options)) if build is not None else MongoManager(**options)
+    return made.with_prefix(prefix)

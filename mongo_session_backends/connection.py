@@ -1,0 +1,205 @@
+"""Connecting to MongoDB: client options, URI checks, masking and error translation.
+
+Nothing here sends a command. :func:`new_client` builds a ``MongoClient``
+without connecting, so every mistake pymongo can find locally (a malformed
+URI, an unknown or malformed option, an invalid database or collection name)
+is reported when the manager is constructed, not at first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+from bson.errors import InvalidDocument
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    InvalidName,
+    InvalidURI,
+    PyMongoError,
+    WaitQueueTimeoutError,
+)
+from pymongo.errors import ConfigurationError as PyMongoConfigurationError
+
+from .exceptions import (
+    ConfigurationError,
+    MongoSessionError,
+    OperationError,
+    SerializationError,
+    ServerUnavailable,
+    ValueTooLarge,
+)
+
+__all__ = [
+    "DEFAULT_CONNECTION_OPTIONS",
+    "DEFAULT_URI",
+    "client_options",
+    "mask_text",
+    "mask_uri",
+    "new_client",
+    "translate",
+    "translated",
+]
+
+DEFAULT_URI = "mongodb://127.0.0.1:27017"
+DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
+    "serverSelectionTimeoutMS": 5000,
+    "connectTimeoutMS": 5000,
+    "socketTimeoutMS": 10000,
+    "appname": "mongo-session-backends",
+    "tz_aware": True,
+}
+_SECRET_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
+_TOO_LARGE_CODES = {10334, 17419, 17420}
+# Shutdown, step-down and network errors the server reports as command errors.
+_UNAVAILABLE_CODES = {6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _split(uri: str) -> tuple[str, str, str, str]:
+    """``(scheme, credentials, hosts and path, query)`` of a connection string."""
+    scheme, _, rest = uri.partition("://")
+    rest, _, query = rest.partition("?")
+    credentials, _, hosts = rest.rpartition("@")
+    return scheme, credentials, hosts, query
+
+
+def mask_uri(uri: str) -> str:
+    """Return ``uri`` with its password and secret-bearing options replaced by ``***``.
+
+    Options whose names mention a password, secret or token, and
+    ``authMechanismProperties`` (which can carry ``AWS_SESSION_TOKEN``), are
+    masked whole.
+    """
+    if "://" not in uri:
+        return uri
+    scheme, credentials, hosts, query = _split(uri)
+    if ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    masked = f"{scheme}://{credentials}@{hosts}" if credentials else f"{scheme}://{hosts}"
+    if not query:
+        return masked
+    parts = []
+    for item in re.split(r"[&;]", query):
+        name, eq, _ = item.partition("=")
+        parts.append(f"{name}=***" if eq and _SECRET_OPTION.search(name) else item)
+    return masked + "?" + "&".join(parts)
+
+
+def _secrets_of(uri: str, options: Mapping[str, Any]) -> list[str]:
+    """The secret strings in ``uri`` and ``options``, longest first."""
+    found = [str(v) for k, v in options.items() if _SECRET_OPTION.search(k) and v]
+    if "://" in uri:
+        _, credentials, _, query = _split(uri)
+        if ":" in credentials:
+            found.append(credentials.split(":", 1)[1])
+        for item in re.split(r"[&;]", query):
+            name, eq, value = item.partition("=")
+            if eq and value and _SECRET_OPTION.search(name):
+                found.append(value)
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def mask_text(text: str, uri: str, options: Mapping[str, Any] | None = None) -> str:
+    """Return ``text`` with every secret of ``uri`` and ``options`` replaced by ``***``."""
+    for secret in _secrets_of(uri, options or {}):
+        text = text.replace(secret, "***")
+    return text
+
+
+def client_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The defaults overlaid with ``options``, names compared without case as pymongo does."""
+    given = dict(options or {})
+    lowered = {name.lower() for name in given}
+    defaults = {k: v for k, v in DEFAULT_CONNECTION_OPTIONS.items() if k.lower() not in lowered}
+    return {**defaults, **given}
+
+
+def new_client(uri: str, options: Mapping[str, Any]) -> MongoClient[dict[str, Any]]:
+    """A ``MongoClient`` for ``uri`` that has not connected yet.
+
+    Option values may be strings (from ``.ini`` files): pymongo converts
+    each by its own type. Raises :class:`ConfigurationError` with pymongo's
+    reason, secrets masked, for anything pymongo refuses.
+    """
+    if not isinstance(uri, str) or not re.match(r"mongodb(\+srv)?://", uri):
+        raise ConfigurationError(
+            f"invalid URI {mask_uri(str(uri))!r}: it must begin with mongodb:// or mongodb+srv://"
+        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client: MongoClient[dict[str, Any]] = MongoClient(uri, **{**options, "connect": False})
+    except (PyMongoError, ValueError, TypeError) as exc:
+        kind = "invalid URI" if isinstance(exc, InvalidURI) else "invalid connection option"
+        raise ConfigurationError(
+            f"{kind} for {mask_uri(uri)!r}: {mask_text(str(exc), uri, options)}"
+        ) from None
+    for warning in caught:
+        text = str(warning.message)
+        if text.startswith("Unknown option"):
+            # pymongo only warns about an unknown URI option; a typo must not pass.
+            client.close()
+            raise ConfigurationError(
+                f"invalid URI {mask_uri(uri)!r}: {mask_text(text, uri, options)}"
+            )
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return client
+
+
+def open_collection(
+    client: MongoClient[dict[str, Any]], database: str, collection: str
+) -> Collection[dict[str, Any]]:
+    """``client[database][collection]``, with pymongo's name checks as our error."""
+    try:
+        return client[database][collection]
+    except (InvalidName, TypeError) as exc:
+        raise ConfigurationError(f"invalid database or collection name: {exc}") from None
+
+
+def translate(exc: PyMongoError | InvalidDocument | UnicodeEncodeError) -> MongoSessionError:
+    """Map a pymongo error to this package's errors, without its message.
+
+    Server messages can quote keys or values, so only the error class and
+    code are kept.
+    """
+    if isinstance(exc, UnicodeEncodeError):
+        return SerializationError("a string in the value is not valid Unicode (a lone surrogate?)")
+    code = getattr(exc, "code", None)
+    if isinstance(exc, BulkWriteError):
+        codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+        code = next(iter(codes), code)
+    if isinstance(exc, DocumentTooLarge) or code in _TOO_LARGE_CODES:
+        return ValueTooLarge("the document exceeds MongoDB's 16 MB limit; nothing was written")
+    if isinstance(exc, InvalidDocument):
+        return SerializationError("the serialized value is not a valid BSON document")
+    if isinstance(exc, (PyMongoConfigurationError, InvalidName)):
+        return ConfigurationError(f"MongoDB client configuration: {type(exc).__name__}")
+    unavailable = (ConnectionFailure, WaitQueueTimeoutError)
+    if isinstance(exc, unavailable) or exc.timeout or code in _UNAVAILABLE_CODES:
+        return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")
+    return OperationError(
+        f"MongoDB refused the operation ({type(exc).__name__}, code {code})", code
+    )
+
+
+def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """Raise this package's errors in place of pymongo's from ``fn``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (PyMongoError, InvalidDocument, UnicodeEncodeError) as exc:
+            raise translate(exc) from None
+
+    return wrapper
