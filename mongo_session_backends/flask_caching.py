@@ -8,10 +8,11 @@
         CACHE_OPTIONS={"serializer_secret": os.environ["CACHE_SECRET"]},
     )
 
-``@cache.cached`` stores whole responses (Flask-Caching's ``CachedResponse``)
-and the ``HTTPException`` of an aborted view (a 404's ``NotFound``). The
-native serializer refuses such objects and Flask-Caching only logs the
-refusal, so the view would silently never be cached. This backend therefore
+``@cache.cached`` stores what a view returns: text, or a response object
+(``jsonify(...)``, Flask-Caching's ``CachedResponse``), and for an aborted
+view its ``HTTPException`` (a 404's ``NotFound``). The native serializer
+refuses response and exception objects and Flask-Caching only logs the
+refusal, so such views would silently never be cached. This backend therefore
 stores with the signed pickle serializer unless told otherwise.
 """
 

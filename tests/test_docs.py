@@ -425,3 +425,24 @@ def test_rst_extraction(tmp_path: Path) -> None:
     )
     found = [(s.line, s.language, s.code) for s in rst_snippets(page, "page.rst")]
     assert found == [(6, "default", "x = 1"), (11, "ini", "a = b"), (17, "python", "y = 2\nz = 3")]
+
+
+def test_beaker_regions_do_not_inherit_the_url() -> None:
+    """The quick start's warning, checked against Beaker's own parser."""
+    from beaker.cache import CacheManager
+    from beaker.util import parse_cache_config_options
+
+    settings = {
+        "cache.type": "mongodb",
+        "cache.url": "mongodb://db.example.com:27017/myapp",
+        "cache.collection": "cache",
+        "cache.regions": "short_term",
+        "cache.short_term.expire": "60",
+    }
+    options = parse_cache_config_options(settings)
+    region = options["cache_regions"]["short_term"]
+    assert region["type"] == "mongodb" and region["expire"] == 60
+    assert "url" not in region and "collection" not in region
+    namespace = CacheManager(**options).get_cache_region("docs", "short_term").namespace
+    assert namespace.store.uri == "mongodb://127.0.0.1:27017"  # the default, not cache.url
+    assert namespace.store.collection_name == "sessions"
