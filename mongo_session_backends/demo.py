@@ -34,6 +34,7 @@ from .manager import MongoManager, mask_uri
 
 __all__ = ["FRAMEWORKS", "DemoServer", "make_app", "make_server", "render_page", "run"]
 
+#: The frameworks the demo can run on.
 FRAMEWORKS = ("flask", "pyramid", "beaker")
 SECRET = "demo-only-secret-do-not-use-in-production"  # noqa: S105 - a local demo
 #: The demo's paths and the one method each answers (``GET`` also answers ``HEAD``).
@@ -122,7 +123,7 @@ def render_page(
     )
 
 
-def store(session: MutableMapping[str, Any], form: Mapping[str, str]) -> str | None:
+def _store(session: MutableMapping[str, Any], form: Mapping[str, str]) -> str | None:
     """Store the form's ``value`` under its ``key`` in ``session``.
 
     Returns ``None``, or the reason nothing was stored: the key is missing or
@@ -157,7 +158,7 @@ def _flask_app(manager: MongoManager) -> WSGIApp:
         return render_page("flask", flask.session, manager.count(all_prefixes=True), error)
 
     def set_key() -> Any:
-        error = store(flask.session, flask.request.form)
+        error = _store(flask.session, flask.request.form)
         return (page(error), 400) if error else flask.redirect("/", 303)
 
     def logout() -> Any:
@@ -194,7 +195,7 @@ def _pyramid_app(manager: MongoManager) -> WSGIApp:
     def set_key(request: Any) -> Response:
         if (request.content_length or 0) > MAX_FORM_BYTES:
             return HTTPRequestEntityTooLarge()
-        error = store(request.session, request.POST)
+        error = _store(request.session, request.POST)
         return page(request, error) if error else HTTPSeeOther("/")
 
     def logout(request: Any) -> Response:
@@ -211,7 +212,7 @@ def _pyramid_app(manager: MongoManager) -> WSGIApp:
     return config.make_wsgi_app()  # type: ignore[no-any-return]
 
 
-def beaker_logout(session: Any) -> None:
+def _beaker_logout(session: Any) -> None:
     """End a Beaker session and leave no stored record behind.
 
     Beaker's ``session.delete()`` empties the session down to its cookie
@@ -262,12 +263,12 @@ def _beaker_app(manager: MongoManager) -> WSGIApp:
         session = environ["beaker.session"]
         error = None
         if path == "/logout":
-            beaker_logout(session)
+            _beaker_logout(session)
         elif path == "/set":
             form = _read_form(environ)
             if isinstance(form, str):
                 return _text(start_response, form)
-            error = store(session, form)
+            error = _store(session, form)
             if error is None:
                 session.save()
         if path != "/" and error is None:
@@ -291,7 +292,8 @@ def _beaker_app(manager: MongoManager) -> WSGIApp:
 def make_app(framework: str, manager: MongoManager) -> WSGIApp:
     """Return the demo WSGI app.
 
-    :param framework: one of :data:`FRAMEWORKS`.
+    :param framework: one of :data:`FRAMEWORKS`; another name raises
+        :class:`~mongo_session_backends.ConfigurationError`.
     :param manager: the manager that stores the sessions.
     """
     builders = {"flask": _flask_app, "pyramid": _pyramid_app, "beaker": _beaker_app}
@@ -318,14 +320,14 @@ class DemoServer(socketserver.ThreadingMixIn, WSGIServer):
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
-        # WSGIServer.server_bind without HTTPServer's reverse DNS lookup.
+        """Bind and set up the WSGI environ, without a reverse DNS lookup."""
         socketserver.TCPServer.server_bind(self)
         self.server_name = str(self.server_address[0])
         self.server_port = int(self.server_address[1])
         self.setup_environ()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that went away or stayed silent is not worth a traceback.
+        """Print the traceback, unless a client just went away or stayed silent."""
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
