@@ -71,8 +71,8 @@ $hidden<form method="post" action="/set">
 </form>
 <form method="post" action="/logout"><button type="submit">Log out</button></form>
 <p>Live sessions in MongoDB: <strong id="live">$live</strong></p>
-<p class="note">Open this page in a second browser or a private window: it gets a session
-of its own, which this one cannot see, and the live count goes up by one.
+<p class="note">Open this page in a second browser or a private window and store a key
+there: that session is separate from this one, and the live count goes up by one.
 Log out deletes your session from MongoDB.</p>
 </body></html>
 """)
@@ -116,7 +116,7 @@ def render_page(
         framework=esc(framework),
         error=f'<p class="error" role="alert">{esc(error)}</p>\n' if error else "",
         rows=rows or EMPTY_ROW,
-        hidden=f'<p class="note">Not shown: {hidden}, kept by {esc(framework)} itself.</p>\n'
+        hidden=f'<p class="note">Not shown: {esc(framework)}\'s own keys {hidden}.</p>\n'
         if hidden
         else "",
         live=live,

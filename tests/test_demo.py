@@ -156,7 +156,7 @@ def test_idle_connection_does_not_block_another(url: str) -> None:
 
 def test_render_page_names_hidden_keys() -> None:
     body = render_page("beaker", {"_accessed_time": 17.25, "colour": "teal"}, 3)
-    assert "Not shown: _accessed_time, kept by beaker itself." in body
+    assert "Not shown: beaker's own keys _accessed_time." in body
     assert ">teal<" in body and "'teal'" not in body and "17.25" not in body
     assert "Not shown" not in render_page("flask", {"colour": "teal"}, 1)
 
