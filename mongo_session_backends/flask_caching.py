@@ -1,12 +1,8 @@
 """Flask-Caching backend: :class:`MongoDBCache`, selected by configuration.
 
-.. code-block:: python
-
-    app.config.update(
-        CACHE_TYPE="mongo_session_backends.flask_caching.MongoDBCache",
-        CACHE_MONGODB_URI="mongodb://localhost:27017/myapp",
-        CACHE_OPTIONS={"serializer_secret": os.environ["CACHE_SECRET"]},
-    )
+Set ``CACHE_TYPE = "mongo_session_backends.flask_caching.MongoDBCache"``,
+``CACHE_MONGODB_URI`` and ``CACHE_OPTIONS = {"serializer_secret": ...}``; the
+quick start shows a whole app.
 
 ``@cache.cached`` stores what a view returns: text, or a response object
 (``jsonify(...)``, Flask-Caching's ``CachedResponse``), and for an aborted

@@ -427,8 +427,10 @@ def test_rst_extraction(tmp_path: Path) -> None:
     assert found == [(6, "default", "x = 1"), (11, "ini", "a = b"), (17, "python", "y = 2\nz = 3")]
 
 
-def test_beaker_regions_do_not_inherit_the_url() -> None:
-    """The quick start's warning, checked against Beaker's own parser."""
+def test_beaker_regions_do_not_inherit_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick start's warning, checked against Beaker's and pyramid_beaker's parsers."""
+    import pyramid_beaker
+    from beaker import cache as beaker_cache
     from beaker.cache import CacheManager
     from beaker.util import parse_cache_config_options
 
@@ -446,3 +448,8 @@ def test_beaker_regions_do_not_inherit_the_url() -> None:
     namespace = CacheManager(**options).get_cache_region("docs", "short_term").namespace
     assert namespace.store.uri == "mongodb://127.0.0.1:27017"  # the default, not cache.url
     assert namespace.store.collection_name == "sessions"
+    # pyramid_beaker copies the url, and still none of our other options.
+    monkeypatch.setattr(beaker_cache, "cache_regions", {})
+    pyramid_beaker.set_cache_regions_from_settings(settings)
+    region = beaker_cache.cache_regions["short_term"]
+    assert region["url"] == settings["cache.url"] and "collection" not in region
