@@ -75,7 +75,8 @@ def adapter_store(
     :param options: manager options; refused together with ``manager``, so
         no option is silently ignored.
     :param lifetime: the adapter's own lifetime option, if it has one; then
-        the manager option ``expires`` is refused in favour of it.
+        the manager option ``expires`` is refused in favour of it, except
+        with ``cleanup="cosmos"``, where it sets the Cosmos DB TTL.
     :param build: makes the manager from ``options``. Default
         :class:`~mongo_session_backends.MongoManager`.
     :raises ConfigurationError: for a conflict between the arguments.
@@ -89,9 +90,10 @@ def adapter_store(
         raise ConfigurationError(
             f"unknown option {', '.join(unknown)} for the {adapter} adapter{hint}"
         )
-    if lifetime is not None and "expires" in options:
+    if lifetime is not None and "expires" in options and options.get("cleanup") != "cosmos":
         raise ConfigurationError(
-            f"expires does not apply to the {adapter} adapter: set its {lifetime} instead"
+            f"expires does not apply to the {adapter} adapter: set its {lifetime} instead "
+            "(expires is accepted only with cleanup='cosmos', as the Cosmos DB TTL)"
         )
     if manager is not None:
         if options:

@@ -129,6 +129,12 @@ def _name_or_object(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _callable(value: Any) -> Any:
+    if not callable(value):
+        raise _Invalid("expected a callable (a Python-only option)")
+    return value
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise _Invalid("expected a mapping")
@@ -153,6 +159,8 @@ MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "id_secret": as_secret,
     "incr_mode": as_str,
     "prefix": as_str,
+    "on_error": _callable,
+    "clock": _callable,
 }
 
 
