@@ -453,3 +453,12 @@ def test_beaker_regions_do_not_inherit_the_url(monkeypatch: pytest.MonkeyPatch) 
     pyramid_beaker.set_cache_regions_from_settings(settings)
     region = beaker_cache.cache_regions["short_term"]
     assert region["url"] == settings["cache.url"] and "collection" not in region
+
+
+def test_a_session_that_does_not_persist_is_caught() -> None:
+    import flask
+
+    app = flask.Flask("docs_check")
+    app.add_url_rule("/", "index", lambda: "1 visits")
+    with pytest.raises(AssertionError, match="'1 visits' then '1 visits'"):
+        exercise_flask(app)
