@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, cast
 
 from pymongo.collection import Collection
 
-from .exceptions import IndexConflict
+from .exceptions import ConfigurationError, IndexConflict
 
 __all__ = ["Difference", "collection_stats", "differences", "ensure_indexes", "purge_expired"]
 
@@ -19,12 +19,16 @@ class Difference(NamedTuple):
     field: str
     options: dict[str, Any]
     name: str | None = None  # the existing index's name
+    actual: Any = None  # the existing index's expireAfterSeconds, for "ttl"
 
     def describe(self) -> str:
         if self.kind == "missing":
             return f"missing index on {self.field}"
         if self.kind == "ttl":
-            return f"index {self.name!r} on {self.field} has the wrong expireAfterSeconds"
+            return (
+                f"index {self.name!r} on {self.field} has the wrong expireAfterSeconds: "
+                f"{self.actual}, expected {self.options['expireAfterSeconds']}"
+            )
         if "unique" in self.options:
             return f"index {self.name!r} on {self.field!r} must be unique"
         return (
@@ -46,17 +50,26 @@ def differences(
             continue
         ttl = options.get("expireAfterSeconds")
         if ttl is not None and index.get("expireAfterSeconds") != ttl:
-            kind = "ttl" if "expireAfterSeconds" in index else "conflict"
-            found.append(Difference(kind, field, options, index["name"]))
+            if "expireAfterSeconds" in index:
+                actual = index["expireAfterSeconds"]
+                found.append(Difference("ttl", field, options, index["name"], actual))
+            else:
+                found.append(Difference("conflict", field, options, index["name"]))
         if options.get("unique") and not index.get("unique"):
             found.append(Difference("conflict", field, options, index["name"]))
     return found
 
 
 def ensure_indexes(
-    collection: Collection[Any], wanted: Iterable[tuple[str, dict[str, Any]]]
+    collection: Collection[Any],
+    wanted: Iterable[tuple[str, dict[str, Any]]],
+    progress: Callable[[str], Any] | None = None,
 ) -> list[str]:
     """Create missing indexes and fix TTL periods; return what was done.
+
+    :param progress: called with a description of each change before it is
+        made (building an index on a large collection takes a while).
+        Default ``None``.
 
     Raises :class:`~mongo_session_backends.IndexConflict` for an index that
     cannot be fixed in place, naming it.
@@ -66,14 +79,18 @@ def ensure_indexes(
         if diff.kind == "conflict":
             raise IndexConflict(diff.describe())
         if diff.kind == "missing":
+            if progress is not None:
+                progress(f"creating index on {diff.field}")
             collection.create_index(diff.field, **diff.options)
             done.append(f"created index on {diff.field}")
         else:
             ttl = diff.options["expireAfterSeconds"]
+            if progress is not None:
+                progress(f"setting expireAfterSeconds={ttl} on index {diff.name!r}")
             collection.database.command(
                 "collMod", collection.name, index={"name": diff.name, "expireAfterSeconds": ttl}
             )
-            done.append(f"set expireAfterSeconds={ttl} on index {diff.name!r}")
+            done.append(f"set expireAfterSeconds={ttl} on index {diff.name!r} (was {diff.actual})")
     return done
 
 
@@ -94,20 +111,39 @@ def collection_stats(
 ) -> dict[str, Any]:
     """Entry counts, document sizes and index problems. Reads only.
 
+    Sizes are in bytes of BSON. The result names the database and
+    collection it read.
+
     :param live: the query matching live entries; ``expired`` its opposite.
-    :param progress: called with a description of each step. Default ``None``.
+    :param progress: called with a description of each step, and during the
+        scan of the documents with the number read so far. Default ``None``.
     """
+
+    def step(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
     total = largest = count = 0
+    step("reading documents")
     for batch in collection.find_raw_batches():
         for size in _document_sizes(cast(bytes, batch)):
             total += size
             largest = max(largest, size)
             count += 1
+        step(f"reading documents: {count:,} so far")
+    step("counting live entries")
+    live_count = collection.count_documents(live)
+    step("counting expired entries")
+    expired_count = collection.count_documents(expired)
+    step("reading indexes")
     existing = list(collection.list_indexes())
     return {
-        "live": collection.count_documents(live),
-        "expired": collection.count_documents(expired),
+        "database": collection.database.name,
+        "collection": collection.name,
+        "live": live_count,
+        "expired": expired_count,
         "documents": count,
+        "total_size": total,
         "average_size": total // count if count else 0,
         "largest_size": largest,
         "indexes": sorted(index["name"] for index in existing),
@@ -122,12 +158,42 @@ def purge_expired(
     batch_size: int = 1000,
     progress: Callable[[int], Any] | None = None,
 ) -> int:
-    """Delete the documents matching ``expired``; return how many.
+    """Delete the documents matching ``expired`` in bounded batches; return how many.
 
-    :param batch_size: documents per delete command. Default 1000.
+    Each batch is one ``find`` of at most ``batch_size`` ids, in ``_id``
+    order from where the previous batch ended, then one ``delete`` of the
+    documents in that ``_id`` range that still match ``expired``: an entry
+    refreshed in between is kept, and no command runs long or touches more
+    than one batch.
+
+    :param batch_size: the most documents one batch finds and deletes.
+        Default 1000.
     :param progress: called with the running total after each batch.
+        Default ``None``.
+    :raises ConfigurationError: if ``batch_size`` is not a positive int.
     """
-    deleted = collection.delete_many(dict(expired)).deleted_count
-    if progress is not None:
-        progress(deleted)
-    return deleted
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigurationError("batch_size must be a positive int")
+    deleted = 0
+    after: Any = None
+    while True:
+        query = dict(expired) if after is None else {**expired, "_id": {"$gt": after}}
+        ids = [
+            doc["_id"]
+            for doc in collection.find(query, {"_id": True}, sort=[("_id", 1)], limit=batch_size)
+        ]
+        if ids:
+            first, last = ids[0], ids[-1]
+            # A range is cheap on every server; ids of two BSON types make no range.
+            same_type = type(first) is type(last)
+            span = {"$gte": first, "$lte": last} if same_type else {"$in": ids}
+            deleted += collection.delete_many({**expired, "_id": span}).deleted_count
+            if progress is not None:
+                progress(deleted)
+        if len(ids) == batch_size:
+            after = ids[-1]
+        elif after is None:
+            return deleted
+        else:
+            # "$gt" only compares within one BSON type: look once more from the start.
+            after = None
