@@ -286,7 +286,7 @@ def _plot_peers(plt: Any, report: dict[str, Any]) -> Any:
             text = f"{value:,.0f}/s"
             if system == OURS:
                 text += f", {ratio:.0f}x the peer" if ratio >= 10 else f", {ratio:.1f}x the peer"
-            ax.bar_label(bar, labels=[text], padding=3, fontsize=8)
+            ax.bar_label(bar, labels=[text], padding=3, fontsize=9)
     ax.set_yticks(range(len(pairs)), [operation for operation, _, _ in pairs])
     ax.set_ylim(len(pairs) - 0.5, -0.5)
     ax.set_xscale("log")
@@ -325,7 +325,7 @@ def _plot_growth(plt: Any, report: dict[str, Any]) -> Any:
                 label = system if system not in shown else None
                 shown.add(system)
                 ax.barh(y, factor, height, color=COLORS[system], label=label)
-                ax.text(max(factor, 1.0) * 1.12, y, f"{factor:.1f}x", va="center", fontsize=8)
+                ax.text(max(factor, 1.0) * 1.12, y, f"{factor:.1f}x", va="center", fontsize=9)
         ax.axvline(1.0, color="black", linewidth=1.2, label="no slowdown = 1.0")
         ax.set_yticks(range(len(panel)), list(panel))
         ax.set_ylim(len(panel) - 0.5, -0.5)
