@@ -420,3 +420,82 @@ def test_listing_keys_during_an_outage(dead_uri: str) -> None:
     m._conn.indexes_ready = True  # skip index creation: the listing itself fails
     with pytest.raises(ServerUnavailable):
         m.keys()
+
+
+# -- outages at first use ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("on_error", [None, "callable"])
+def test_indexes_are_created_once_the_server_is_back(
+    proxy: FaultProxy, database_name: str, admin_client: Any, on_error: str | None
+) -> None:
+    errors: list[BaseException] = []
+    m = MongoManager(
+        proxy.uri,
+        database_name=database_name,
+        id_field="key",
+        connection_options=FAST_FAIL,
+        on_error=errors.append if on_error else None,
+    )
+    proxy.set_mode("reset")
+    with pytest.raises(ServerUnavailable):
+        m.set("k", 1)
+    assert bool(errors) == bool(on_error)
+    proxy.set_mode("pass")
+    m._conn.retry_at = 0.0  # the retry wait (1 s and growing) has passed
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            assert m.set("k", 2)
+            break
+        except ServerUnavailable:
+            time.sleep(0.2)
+    info = admin_client[database_name]["sessions"].index_information()
+    assert info["key_1"]["unique"] and "expires_1" in info
+    assert m.add("k", 3) is False  # atomic again: the unique index exists
+
+
+def test_first_use_during_an_outage_is_bounded_for_every_thread(dead_uri: str) -> None:
+    options = {"serverSelectionTimeoutMS": 1000, "connectTimeoutMS": 1000}
+    m = MongoManager(dead_uri, connection_options=options)
+    cache = MongoDBCache(manager=m)
+    elapsed: list[float] = []
+
+    def call(i: int) -> None:
+        took, result = timed(lambda: m.get("k") if i % 2 else cache.set("k", 1))
+        elapsed.append(took)
+        assert isinstance(result, ServerUnavailable) or result is False, result
+
+    run_threads(call, 8)
+    assert len(elapsed) == 8 and max(elapsed) < 2.5, sorted(elapsed)
+
+
+def test_pyramid_outage_never_logs_the_user_out(proxy: FaultProxy, database_name: str) -> None:
+    options = {"uri": proxy.uri, "database_name": database_name, "connection_options": FAST_FAIL}
+    factory = MongoSessionFactory("a-long-enough-secret", empty_on_outage=True, **options)
+
+    def read_only(request: Any) -> Any:
+        request.response.text = str(request.session.get("n"))
+        return request.response
+
+    counting, reading = _pyramid_app(factory), pyramid_app(read_only, factory=factory)
+    assert counting.get("/").text == "1"
+    cookie = counting.cookies["session"]
+    reading.set_cookie("session", cookie)
+    proxy.set_mode("reset")
+    response = reading.get("/")
+    assert response.text == "None" and "Set-Cookie" not in response.headers
+    counting.set_cookie("session", cookie)
+    response = counting.get("/")  # a write during the outage is dropped, the cookie kept
+    assert "Set-Cookie" not in response.headers
+    proxy.set_mode("pass")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            assert counting.get("/").text == "2"  # the same session, logged in
+            break
+        except AssertionError:
+            counting.set_cookie("session", cookie)
+            time.sleep(0.2)
+    else:
+        raise AssertionError("the session did not come back")
