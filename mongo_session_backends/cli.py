@@ -427,10 +427,10 @@ class _Status:
         if not self.enabled or (self.shown and now - self.last < 0.1):
             return
         try:
-            width = os.get_terminal_size(sys.stderr.fileno()).columns
+            width = os.get_terminal_size(sys.stderr.fileno()).columns or 80
         except OSError:
             width = 80
-        sys.stderr.write("\r\x1b[K" + text[: max(width - 1, 10)])
+        sys.stderr.write("\r\x1b[K" + text[: max(width - 1, 20)])
         sys.stderr.flush()
         self.shown, self.last = True, now
 

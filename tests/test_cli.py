@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import http.cookiejar
 import json
 import os
+import pty
 import re
 import socket
 import subprocess
@@ -12,13 +15,21 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
-from mongo_session_backends import MongoManager
+import mongo_session_backends.cli as cli
+from mongo_session_backends import MongoManager, __version__
 from mongo_session_backends.cli import main
 from mongo_session_backends.embedded import free_port
+from mongo_session_backends.indexes import purge_expired
+
+COMMANDS = ("demo", "stats", "ensure-indexes", "purge-expired")
+MAINTENANCE = ("stats", "ensure-indexes", "purge-expired")
 
 
 @pytest.fixture
@@ -26,17 +37,212 @@ def cli_args(mongodb_uri: str, database_name: str) -> list[str]:
     return ["--uri", mongodb_uri, "--database", database_name]
 
 
+def run(argv: list[str]) -> int:
+    """``main(argv)``'s status, also when argparse exits."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mongo_session_backends", *args]
+
+
+# -- help and version -------------------------------------------------------
+
+
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == 0
+    assert run(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("demo", "stats", "ensure-indexes", "purge-expired"):
-        assert command in out
-    for command in ("demo", "stats", "ensure-indexes", "purge-expired"):
-        with pytest.raises(SystemExit):
-            main([command, "--help"])
+    for name in COMMANDS:
+        assert name in out
+    for name in COMMANDS:
+        assert run([name, "--help"]) == 0
         assert "--uri" in capsys.readouterr().out
+
+
+def test_every_command_has_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    subcommands = next(
+        action
+        for action in cli._parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    assert set(subcommands.choices) == set(COMMANDS)
+    for name, parser in subcommands.choices.items():
+        assert parser.description and len(parser.description) > 40, name
+        assert run([name, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert parser.description in out
+
+
+def test_every_manager_option_is_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in MAINTENANCE:
+        assert run([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        for option in ("--database", "--collection", "--expires", "--expires-key",
+                       "--id-field", "--expire-after-seconds", "--cleanup", "--serializer",
+                       "--serializer-secret", "--encryption-keys", "--hash-ids", "--id-secret",
+                       "--key-prefix", "--incr-mode", "--connection-option", "--config",
+                       "--section", "--prefix", "--quiet"):  # fmt: skip
+            assert option in out, (name, option)
+    assert run(["purge-expired", "--help"]) == 0
+    assert "--batch-size" in capsys.readouterr().out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mongo-sessions {__version__}"
+
+
+# -- mistakes ---------------------------------------------------------------
+
+
+def _ini(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUT: dict[str, tuple[list[str], str]] = {
+    "negative timeout": (["stats", "--timeout", "-1"], "--timeout"),
+    "infinite timeout": (["stats", "--timeout", "inf"], "--timeout"),
+    "http uri": (["stats", "--uri", "http://example.com/"], "invalid URI"),
+    "uri without host": (["stats", "--uri", "mongodb://"], "invalid URI"),
+    "not a uri": (["stats", "--uri", "not-a-uri"], "invalid URI"),
+    "bad database": (
+        ["stats", "--uri", "mongodb://127.0.0.1:1", "--database", "bad db"],
+        "database",
+    ),
+    "misspelled uri option": (
+        ["stats", "--uri", "mongodb://127.0.0.1:1/?serverSelectionTimeout=5"],
+        "invalid URI",
+    ),
+    "misspelled client option": (
+        [
+            "ensure-indexes",
+            "--uri",
+            "mongodb://127.0.0.1:1",
+            "--connection-option",
+            "serverSelectionTimeout=5",
+        ],
+        "serverSelectionTimeout",
+    ),
+    "option without value": (["stats", "--connection-option", "tls"], "NAME=VALUE"),
+    "negative expires": (["stats", "--expires", "-5"], "--expires"),
+    "bad cleanup": (["stats", "--cleanup", "sometimes"], "--cleanup"),
+    "cosmos without expiry": (["stats", "--cleanup", "cosmos", "--expires", "0"], "cosmos"),
+    "hash ids without secret": (["stats", "--hash-ids"], "id_secret"),
+    "unset secret": (
+        ["stats", "--id-secret", "env:MONGO_SESSIONS_UNSET_SECRET"],
+        "MONGO_SESSIONS_UNSET_SECRET",
+    ),
+    "expires key over the id": (["purge-expired", "--expires-key", "_id"], "expires_key"),
+    "zero batch size": (["purge-expired", "--batch-size", "0"], "--batch-size"),
+    "unknown command": (["purge"], "purge"),
+    "missing config": (["stats", "--config", "{tmp}/missing.ini"], "cannot read"),
+    "unknown setting": (
+        ["stats", "--config", "{tmp}/unknown.ini"],
+        "unknown setting 'colection'",
+    ),
+    "malformed setting": (["stats", "--config", "{tmp}/malformed.ini"], "'expires'"),
+    "missing section": (
+        ["stats", "--config", "{tmp}/unknown.ini", "--section", "app:other"],
+        "no [app:other] section",
+    ),
+    "ambiguous prefix": (["stats", "--config", "{tmp}/both.ini"], "--prefix"),
+    "no settings": (["stats", "--config", "{tmp}/empty.ini"], "none of the settings"),
+    "bad interpolation": (["stats", "--config", "{tmp}/percent.ini"], "%%"),
+    "not an ini file": (["stats", "--config", "{tmp}/garbage.ini"], "cannot parse"),
+}
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> Path:
+    _ini(tmp_path / "unknown.ini", "[app:main]\nmongo_sessions.colection = x\n")
+    _ini(tmp_path / "malformed.ini", "[app:main]\nmongo_sessions.expires = soon\n")
+    _ini(tmp_path / "both.ini", "[app:main]\nmongo_sessions.collection = a\n"
+                                "session.type = mongodb\nsession.collection = b\n")  # fmt: skip
+    _ini(tmp_path / "empty.ini", "[app:main]\nsession.type = file\nsession.data_dir = /x\n")
+    _ini(tmp_path / "percent.ini",
+         "[app:main]\nmongo_sessions.uri = mongodb://u:pa%40ss@db/\n")  # fmt: skip
+    _ini(tmp_path / "garbage.ini", "mongo_sessions.uri = mongodb://u:hunter2@db/\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_a_mistake_gets_one_line_and_a_failure_status(
+    case: str, bad_files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, expected = BAD_INPUT[case]
+    status = run([arg.replace("{tmp}", str(bad_files)) for arg in argv])
+    captured = capsys.readouterr()
+    assert status != 0
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert expected in lines[0]
+    assert "Traceback" not in captured.err and "hunter2" not in captured.err
+
+
+def test_secrets_are_never_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    uri = ("mongodb://admin:hunter2@127.0.0.1:1/?tlsCertificateKeyFilePassword=s3cret"
+           "&authMechanismProperties=AWS_SESSION_TOKEN:t0ken&bogusOption=1")  # fmt: skip
+    assert run(["stats", "--uri", uri]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "invalid URI" in err
+    for secret in ("hunter2", "s3cret", "t0ken"):
+        assert secret not in err
+
+
+def test_the_uri_may_come_from_the_environment(
+    mongodb_uri: str, database_name: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("MONGO_SESSIONS_TEST_URI", mongodb_uri)
+    assert main(["stats", "--json", "--uri", "env:MONGO_SESSIONS_TEST_URI",
+                 "--database", database_name]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["database"] == database_name
+
+
+def test_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
+    uri = f"mongodb://admin:hunter2@127.0.0.1:{free_port()}/"
+    for name in MAINTENANCE:
+        assert main([name, "--uri", uri, "--timeout", "0.3"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1
+        assert "cannot reach MongoDB" in err and "hunter2" not in err and "admin:***@" in err
+
+
+def test_the_command_fails_and_exits_promptly_as_a_process(
+    mongodb_uri: str, database_name: str
+) -> None:
+    """Run as a process: a mistake prints one line, and no command lingers after its output.
+
+    pymongo's exit handler used to wait up to half a second for the client's
+    background threads after every command. The bound below is far above a
+    prompt exit and below that wait.
+    """
+    failed = subprocess.run(command("stats", "--uri", "not-a-uri"), capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.splitlines() == [failed.stderr.strip()]
+    assert "invalid URI" in failed.stderr and "Traceback" not in failed.stderr
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = command("stats", "--uri", mongodb_uri, "--database", database_name)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    output = process.stdout.readline()  # stats prints its report in one write, at the end
+    printed = time.monotonic()
+    status = process.wait(60)
+    lingered = time.monotonic() - printed
+    output += process.stdout.read()
+    assert status == 0 and b"database: " + database_name.encode() in output
+    assert process.stderr is not None and process.stderr.read() == b""
+    assert lingered < 0.3, f"the process lingered {lingered:.2f} s after its output"
+
+
+# -- stats, ensure-indexes, purge-expired -------------------------------------
 
 
 def test_ensure_indexes(
@@ -44,46 +250,318 @@ def test_ensure_indexes(
 ) -> None:
     collection.create_index("expires", expireAfterSeconds=99)
     assert main(["ensure-indexes", *cli_args]) == 0
-    assert "expireAfterSeconds=0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expireAfterSeconds=0" in out and "was 99" in out
+    assert f"{collection.database.name}.sessions" in out
     assert collection.index_information()["expires_1"]["expireAfterSeconds"] == 0
     assert main(["ensure-indexes", *cli_args]) == 0
     assert "already in place" in capsys.readouterr().out
-    assert main(["ensure-indexes", "--collection", "cosmos", "--cleanup", "cosmos",
-                 "--expires", "3600", *cli_args]) == 0  # fmt: skip
-    info = collection.database["cosmos"].index_information()
-    assert info["_ts_1"]["expireAfterSeconds"] == 3600
+
+
+def test_stats_agrees_with_ensure_indexes_for_cosmos(
+    cli_args: list[str], collection: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cosmos = ["--collection", "cosmos", "--cleanup", "cosmos", *cli_args]
+    assert main(["ensure-indexes", *cosmos, "--expires", "60"]) == 0
+    assert collection.database["cosmos"].index_information()["_ts_1"]["expireAfterSeconds"] == 60
+    capsys.readouterr()
+    assert main(["stats", "--json", *cosmos, "--expires", "60"]) == 0
+    assert json.loads(capsys.readouterr().out)["index_problems"] == []
+    # Without the application's --expires, the default of 14 days is expected.
+    assert main(["stats", *cosmos]) == 0
+    assert "wrong expireAfterSeconds: 60, expected 1209600" in capsys.readouterr().out
 
 
 def test_stats_and_purge(
-    manager: MongoManager, clock: Any, cli_args: list[str], capsys: pytest.CaptureFixture[str]
+    manager: MongoManager, cli_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    manager.set("live", "x" * 1000)
+    manager.set("live", "x" * 3000)
     manager.set("old", 1, timeout=-5)
     assert main(["stats", "--json", *cli_args]) == 0
     stats = json.loads(capsys.readouterr().out)
+    assert stats["database"] == manager.database_name and stats["collection"] == "sessions"
     assert stats["live"] == 1 and stats["expired"] == 1 and stats["documents"] == 2
-    assert stats["largest_size"] > 1000 and stats["index_problems"] == []
+    assert stats["largest_size"] > 3000 and stats["index_problems"] == []
+    assert stats["total_size"] // 2 == stats["average_size"]
+    assert stats["total_size"] > stats["largest_size"]
     assert "expires_1" in stats["indexes"]
     assert main(["stats", *cli_args]) == 0
-    assert "live: 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"database: {manager.database_name}\ncollection: sessions\n" in out
+    assert "live: 1" in out and "index problems: none" in out
+    assert re.search(r"largest size: 3,\d{3} bytes \(\d\.\d KiB\)", out)
     assert main(["purge-expired", *cli_args]) == 0
-    assert "deleted 1 expired" in capsys.readouterr().out
+    assert (
+        f"deleted 1 expired entry from {manager.database_name}.sessions" in capsys.readouterr().out
+    )
 
 
-def test_stats_reports_a_missing_ttl_index(
+def test_stats_reports_index_problems_with_their_values(
     cli_args: list[str], collection: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     collection.insert_one({"_id": "x"})
     assert main(["stats", "--json", *cli_args]) == 0
     assert "missing index on expires" in json.loads(capsys.readouterr().out)["index_problems"]
+    collection.create_index("expires", expireAfterSeconds=99)
+    assert main(["stats", *cli_args, "--expire-after-seconds", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "index problems:\n  missing index on ns\n" in out
+    assert "'expires_1' on expires has the wrong expireAfterSeconds: 99, expected 30" in out
 
 
-def test_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
-    uri = f"mongodb://admin:hunter2@127.0.0.1:{free_port()}/"
-    for command in ("stats", "ensure-indexes", "purge-expired"):
-        assert main([command, "--uri", uri, "--timeout", "0.3"]) == 2
-        err = capsys.readouterr().err
-        assert "cannot reach MongoDB" in err and "hunter2" not in err and "admin:***@" in err
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch, counter: Any) -> Any:
+    """The command counter, listening to the command line's client too."""
+
+    def with_counter(**options: Any) -> MongoManager:
+        listeners = {"event_listeners": [counter]}
+        options["connection_options"] = {**options.get("connection_options", {}), **listeners}
+        return MongoManager(**options)
+
+    monkeypatch.setattr(cli, "MongoManager", with_counter)
+    return counter
+
+
+def _seed(manager: MongoManager, clock: Any, expired: int, live: int) -> None:
+    """``expired`` entries that expired an hour ago, and ``live`` ones, by real time."""
+    clock.advance(-7200)
+    manager.set_many({f"old{i}": i for i in range(expired)}, timeout=3600)
+    clock.advance(7200)
+    manager.set_many({f"new{i}": i for i in range(live)}, timeout=3600)
+
+
+def test_purge_deletes_in_bounded_batches(
+    manager: MongoManager, clock: Any, cli_args: list[str], counted: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _seed(manager, clock, expired=7, live=3)
+    counted.reset()
+    assert main(["purge-expired", "--batch-size", "3", *cli_args]) == 0
+    assert "deleted 7 expired entries" in capsys.readouterr().out
+    sent = [document for document in counted.documents if "delete" in document]
+    assert len(sent) == 3  # 3 + 3 + 1
+    for document in sent:
+        (statement,) = document["deletes"]
+        # The expiry is checked again when deleting: an entry refreshed meanwhile stays.
+        assert "$lte" in statement["q"]["expires"] and "_id" in statement["q"]
+    assert sorted(manager.keys()) == ["new0", "new1", "new2"]
+
+
+def test_purge_finds_ids_of_every_type(collection: Any) -> None:
+    past = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    ids: list[Any] = [1, 2.5, "a", "b", "c", ObjectId(), ObjectId()]
+    collection.insert_many([{"_id": i, "expires": past} for i in ids])
+    collection.insert_one({"_id": "live", "expires": dt.datetime(9999, 1, 1)})
+    totals: list[int] = []
+    expired = {"expires": {"$lte": dt.datetime.now(dt.timezone.utc)}}
+    assert purge_expired(collection, expired, batch_size=2, progress=totals.append) == 7
+    assert totals == sorted(totals) and totals[-1] == 7
+    assert [d["_id"] for d in collection.find()] == ["live"]
+
+
+# -- the application's own settings -----------------------------------------
+
+#: The options of a deployment that changed every field and name.
+CUSTOM = {"collection": "web_sessions", "expires_key": "valid_until", "id_field": "sid"}
+
+
+def _app_ini(kind: str, uri: str, database: str) -> str:
+    """An application's .ini file with the CUSTOM options, as each framework spells them."""
+    if kind == "pyramid":
+        return f"""
+[app:main]
+use = egg:myapp
+pyramid.reload_templates = false
+mongo_sessions.uri = {uri}
+mongo_sessions.database_name = {database}
+mongo_sessions.collection = web_sessions
+mongo_sessions.expires_key = valid_until
+mongo_sessions.id_field = sid
+mongo_sessions.secret = env:MONGO_SESSIONS_UNSET_SECRET
+mongo_sessions.timeout = 1200
+mongo_sessions.cookie_secure = true
+mongo_sessions.connection_options.appname = myapp
+
+[server:main]
+use = egg:waitress#main
+"""
+    if kind == "beaker-session":
+        return f"""
+[app:main]
+session.type = mongodb
+session.url = {uri}
+session.database_name = {database}
+session.collection = web_sessions
+session.expires_key = valid_until
+session.id_field = sid
+session.key = sid_cookie
+session.secret = not-used-by-the-command
+session.timeout = 3600
+session.data_dir = %(here)s/data
+cache.type = memory
+"""
+    return f"""
+[app:main]
+session.type = file
+session.data_dir = %(here)s/sessions
+cache.type = mongodb
+cache.url = {uri}
+cache.database_name = {database}
+cache.collection = web_sessions
+cache.expires_key = valid_until
+cache.id_field = sid
+cache.lock_timeout = 10
+cache.regions = short_term
+cache.short_term.expire = 60
+cache.short_term.type = memory
+"""
+
+
+@pytest.fixture(params=["pyramid", "beaker-session", "beaker-cache"])
+def app_ini(
+    request: pytest.FixtureRequest, tmp_path: Path, mongodb_uri: str, database_name: str
+) -> str:
+    return _ini(tmp_path / "app.ini", _app_ini(request.param, mongodb_uri, database_name))
+
+
+@pytest.fixture
+def app_manager(manager_options: dict[str, Any]) -> Iterator[MongoManager]:
+    """A manager with the application's options, to write its entries."""
+    m = MongoManager(**{**manager_options, **CUSTOM})
+    yield m
+    m.close()
+
+
+def test_config_builds_the_indexes_the_application_needs(
+    app_ini: str, admin_client: Any, database_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stats", "--json", "--config", app_ini]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["database"], stats["collection"]) == (database_name, "web_sessions")
+    assert "missing index on valid_until" in stats["index_problems"]
+    assert main(["ensure-indexes", "--config", app_ini]) == 0
+    info = admin_client[database_name]["web_sessions"].index_information()
+    assert info["valid_until_1"]["expireAfterSeconds"] == 0
+    assert info["sid_1"]["unique"] is True
+    assert "expires_1" not in info
+    capsys.readouterr()
+    assert main(["stats", "--json", "--config", app_ini]) == 0
+    assert json.loads(capsys.readouterr().out)["index_problems"] == []
+
+
+def test_config_purges_the_applications_expired_entries(
+    app_ini: str, app_manager: MongoManager, clock: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(app_manager, clock, expired=4, live=2)
+    assert main(["stats", "--json", "--config", app_ini]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["live"], stats["expired"], stats["index_problems"]) == (2, 4, [])
+    assert main(["purge-expired", "--config", app_ini, "--batch-size", "3"]) == 0
+    assert "deleted 4 expired entries" in capsys.readouterr().out
+    assert sorted(app_manager.keys()) == ["new0", "new1"]
+
+
+def test_the_command_line_overrides_the_config(
+    app_ini: str, database_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["stats", "--json", "--config", app_ini, "--collection", "other",
+            "--expires-key", "until", "--cleanup", "none"]  # fmt: skip
+    assert main(argv) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["database"], stats["collection"]) == (database_name, "other")
+    assert stats["index_problems"] == ["missing index on ns", "missing index on sid"]
+
+
+def test_config_prefix_and_section_are_chosen_explicitly(
+    tmp_path: Path, mongodb_uri: str, database_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _ini(tmp_path / "two.ini", f"""
+[app:main]
+mongo_sessions.uri = {mongodb_uri}
+mongo_sessions.database_name = {database_name}
+session.type = mongodb
+session.url = {mongodb_uri}
+session.database_name = {database_name}
+session.collection = beaker
+
+[app:admin]
+cache.type = mongodb
+cache.url = {mongodb_uri}
+cache.database_name = {database_name}
+cache.collection = admin_cache
+""")  # fmt: skip
+    for extra, collection in (
+        (["--prefix", "mongo_sessions."], "sessions"),
+        (["--prefix", "session"], "beaker"),
+        (["--section", "app:admin"], "admin_cache"),
+    ):
+        assert main(["stats", "--json", "--config", path, *extra]) == 0
+        assert json.loads(capsys.readouterr().out)["collection"] == collection
+
+
+# -- progress ---------------------------------------------------------------
+
+
+def _run_on_terminal(args: list[str]) -> tuple[int, bytes, bytes]:
+    """Run ``args`` with stderr on a pseudo-terminal: status, stdout, the terminal's output."""
+    main_fd, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=terminal)  # fmt: skip
+    finally:
+        os.close(terminal)
+    shown = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(main_fd, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main_fd)
+    assert process.stdout is not None
+    out = process.stdout.read()
+    process.stdout.close()
+    return process.wait(60), out, shown
+
+
+@pytest.fixture
+def expired_entries(manager: MongoManager, clock: Any) -> None:
+    _seed(manager, clock, expired=6, live=2)
+
+
+@pytest.mark.usefixtures("expired_entries")
+def test_progress_shows_on_a_terminal(cli_args: list[str]) -> None:
+    status, out, shown = _run_on_terminal(command("purge-expired", "--batch-size", "2",
+                                                  *cli_args))  # fmt: skip
+    assert status == 0 and b"deleted 6 expired entries" in out
+    assert b"\r\x1b[K" in shown and b"expired entries deleted so far" in shown
+    assert shown.endswith(b"\r\x1b[K")  # the line is cleared before the report
+    status, out, shown = _run_on_terminal(command("stats", *cli_args))
+    assert status == 0 and b"live: 2" in out
+    assert b"reading documents" in shown and shown.endswith(b"\r\x1b[K")
+    status, out, shown = _run_on_terminal(command("ensure-indexes", *cli_args))
+    assert status == 0 and b"checking the indexes" in shown
+
+
+@pytest.mark.usefixtures("expired_entries")
+def test_no_progress_when_quiet_or_not_a_terminal(cli_args: list[str]) -> None:
+    for name in MAINTENANCE:
+        status, out, shown = _run_on_terminal(command(name, "--quiet", *cli_args))
+        assert status == 0 and out and shown == b""
+        piped = subprocess.run(command(name, *cli_args), capture_output=True, timeout=60)
+        assert piped.returncode == 0 and piped.stdout and piped.stderr == b""
+
+
+def test_stats_reports_each_step(manager: MongoManager, expired_entries: None) -> None:
+    steps: list[str] = []
+    manager.stats(progress=steps.append)
+    assert steps[0] == "reading documents"
+    assert any(re.fullmatch(r"reading documents: [\d,]+ so far", step) for step in steps)
+    assert steps[-3:] == ["counting live entries", "counting expired entries", "reading indexes"]
 
 
 def _wait_for_url(process: subprocess.Popen[str], deadline: float) -> tuple[str, int]:
