@@ -14,9 +14,7 @@ import importlib
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -514,43 +512,9 @@ def _purge_expired(args: argparse.Namespace, make: MakeManager) -> int:
 
 
 def _demo(args: argparse.Namespace, make: MakeManager) -> int:
-    from wsgiref.simple_server import make_server
+    from .demo import run
 
-    from .demo import make_app
-    from .embedded import EmbeddedServer
-
-    # Stop cleanly on SIGTERM too, so the embedded server is not left behind.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    server = None
-    try:
-        if args.uri is None:
-            server = EmbeddedServer()
-            server.start()
-            args.uri = server.uri
-            print(f"No --uri given: started the embedded MongoDB-compatible server at {server.uri}")
-        manager = make(args)
-        manager.ping(args.timeout)
-        app = make_app(args.framework, manager)
-        with make_server(args.host, args.port, app) as httpd:
-
-            def stop(signum: int, frame: Any) -> None:
-                # shutdown() waits for serve_forever(), so call it from a thread.
-                threading.Thread(target=httpd.shutdown, daemon=True).start()
-
-            signal.signal(signal.SIGTERM, stop)
-            print(
-                f"Serving the {args.framework} demo on http://{args.host}:{httpd.server_port}/ "
-                f"with sessions in {mask_uri(args.uri)} (Ctrl+C to stop)",
-                flush=True,
-            )
-            try:
-                httpd.serve_forever()
-            except KeyboardInterrupt:
-                pass
-    finally:
-        if server is not None:
-            server.stop()
-    return 0
+    return run(args, make)
 
 
 # -- running ----------------------------------------------------------------
