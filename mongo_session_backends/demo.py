@@ -296,10 +296,16 @@ def make_app(framework: str, manager: MongoManager) -> WSGIApp:
         :class:`~mongo_session_backends.ConfigurationError`.
     :param manager: the manager that stores the sessions.
     """
+    _check_framework(framework)
     builders = {"flask": _flask_app, "pyramid": _pyramid_app, "beaker": _beaker_app}
-    if framework not in builders:
-        raise ConfigurationError(f"unknown demo framework {framework!r}; use one of {FRAMEWORKS}")
     return builders[framework](manager)
+
+
+def _check_framework(framework: str) -> None:
+    if framework not in FRAMEWORKS:
+        raise ConfigurationError(
+            f"unknown demo framework {framework!r}: use one of {', '.join(FRAMEWORKS)}"
+        )
 
 
 class _Handler(WSGIRequestHandler):
@@ -383,7 +389,8 @@ def run(
 ) -> int:
     """Serve the demo until Ctrl+C or SIGTERM; return the exit status.
 
-    The host and port are checked (by binding them) before anything starts.
+    The framework, host and port are checked (the address by binding it)
+    before anything starts.
 
     :param args: ``uri`` (``None``: start the embedded server and set
         ``args.uri`` to its URI), ``timeout`` (seconds to wait for MongoDB),
@@ -393,14 +400,15 @@ def run(
         is set.
 
     Returns 0 once stopped, or 2 after printing one line on stderr when the
-    host or port cannot be served. When the embedded server cannot start or
-    MongoDB does not answer, the
+    framework is unknown or the host or port cannot be served. When the
+    embedded server cannot start or MongoDB does not answer, the
     :class:`~mongo_session_backends.MongoSessionError` propagates, after
     everything started has been stopped.
     """
     from .embedded import EmbeddedServer
 
     try:
+        _check_framework(args.framework)
         httpd = make_server(args.host, args.port)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -167,15 +167,17 @@ class _NoEmbeddedServer:
 
 
 @pytest.mark.parametrize(
-    ("host", "port", "reason"),
+    ("framework", "host", "port", "reason"),
     [
-        ("127.0.0.1", 99999, "port 99999 is out of range"),
-        ("127.0.0.1", 0, "port 0 is out of range"),
-        ("999.1.1.1", 8000, "cannot serve on host '999.1.1.1'"),
-        ("127.0.0.1", None, "Address already in use"),
+        ("flask", "127.0.0.1", 99999, "port 99999 is out of range"),
+        ("pyramid", "127.0.0.1", 0, "port 0 is out of range"),
+        ("beaker", "999.1.1.1", 8000, "cannot serve on host '999.1.1.1'"),
+        ("flask", "127.0.0.1", None, "Address already in use"),
+        ("django", "127.0.0.1", 8000, "unknown demo framework 'django'"),
     ],
 )
-def test_unusable_host_or_port(
+def test_unusable_framework_host_or_port(
+    framework: str,
     host: str,
     port: int | None,
     reason: str,
@@ -192,7 +194,7 @@ def test_unusable_host_or_port(
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         args = argparse.Namespace(uri=None, database=None, collection="sessions", timeout=1.0,
-                                  framework="flask", host=host,
+                                  framework=framework, host=host,
                                   port=busy.getsockname()[1] if port is None else port)  # fmt: skip
         assert run(args, no_manager) == 2
     captured = capsys.readouterr()
