@@ -1,6 +1,8 @@
 """Beaker adapter: :class:`MongoNamespaceManager`, registered as ``mongodb``.
 
-Select it by configuration alone::
+Select it by configuration alone:
+
+.. code-block:: ini
 
     session.type = mongodb
     session.url = mongodb://db.example.com:27017/myapp

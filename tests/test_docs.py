@@ -126,9 +126,6 @@ SNIPPETS = all_snippets()
 #: Blocks in pages this suite does not fix, with the reason they fail.
 #: Keyed by page and a piece of the block's text, so edits elsewhere do not move them.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("docs/behaviour.rst", '{"_id": "session:8f3c'): (
-        "a stored document, not Python: mark the block `.. code-block:: text`"
-    ),
     ("docs/performance.rst", "python -m bench"): (
         "shell commands, not Python: mark the block `.. code-block:: sh`"
     ),
