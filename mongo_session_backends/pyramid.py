@@ -14,6 +14,7 @@ cookie.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -346,18 +347,18 @@ class MongoSessionFactory:
         self,
         secret: str | bytes,
         *,
-        timeout: float | None = 1200,
-        reissue_time: float | None = 120,
+        timeout: float | dt.timedelta | str | None = 1200,
+        reissue_time: float | dt.timedelta | str | None = 120,
         cookie_name: str = "session",
-        max_age: int | None = None,
+        max_age: int | str | None = None,
         path: str = "/",
         domain: str | None = None,
-        secure: bool = False,
-        httponly: bool = True,
+        secure: bool | str = False,
+        httponly: bool | str = True,
         samesite: str | None = "Lax",
-        set_on_exception: bool = True,
+        set_on_exception: bool | str = True,
         key_prefix: str = "session:",
-        empty_on_outage: bool = False,
+        empty_on_outage: bool | str = False,
         manager: MongoManager | None = None,
         **manager_options: Any,
     ) -> None:
