@@ -106,9 +106,15 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
         "NAME (default: the --config file's, else mongodb://127.0.0.1:27017)",
     )
     group.add_argument(
-        "--database", metavar="NAME", help="database (default: the URI's, else 'sessions')"
+        "--database",
+        metavar="NAME",
+        help="database (default: the --config file's, else the URI's, else 'sessions')",
     )
-    group.add_argument("--collection", metavar="NAME", help="collection (default 'sessions')")
+    group.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="collection (default: the --config file's, else 'sessions')",
+    )
     group.add_argument(
         "--timeout",
         type=_typed(_timeout, "seconds"),
@@ -129,7 +135,10 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _manager_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "manager options", "The application's MongoManager options; each overrides --config."
+        "manager options",
+        "The application's MongoManager options; each overrides --config. The maintenance "
+        "commands act on the whole collection: the options that change how keys and values "
+        "are stored are only checked there.",
     )
     add = group.add_argument
     add(
@@ -162,7 +171,11 @@ def _manager_arguments(parser: argparse.ArgumentParser) -> None:
         help="ttl: a TTL index on the expiry field (default); cosmos: a TTL index on _ts "
         "after --expires; none: no TTL index",
     )
-    add("--serializer", choices=("native", "json", "pickle"), help="default native")
+    add(
+        "--serializer",
+        choices=("native", "json", "pickle"),
+        help="how values are stored (default native)",
+    )
     add(
         "--serializer-secret",
         type=_setting("serializer_secret"),
