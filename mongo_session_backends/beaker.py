@@ -9,7 +9,8 @@ Select it by configuration alone:
     session.collection = beaker_sessions
 
 or ``cache.type = mongodb`` for Beaker caches. Beaker's own ``ext:mongodb``
-keeps its name.
+keeps its name. Give sessions the class :class:`MongoSession` (option
+``session.session_class``) so that logging out deletes the stored record.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import time
 from typing import Any
 
 from beaker.container import NamespaceManager
+from beaker.session import Session
 
 from .adapter import OutagePolicy, adapter_store
 from .config import as_bool, as_seconds, manager_options
 from .exceptions import ConfigurationError
 from .manager import MongoManager
 
-__all__ = ["MongoLock", "MongoNamespaceManager"]
+__all__ = ["MongoLock", "MongoNamespaceManager", "MongoSession"]
 
 _MISSING = object()
 
@@ -37,9 +39,12 @@ BEAKER_OPTIONS = frozenset(
         "data_dir", "data_serializer", "digest_filenames", "enabled", "encrypt_key",
         "encrypt_nonce_bits", "expire", "file_dir", "httponly", "id", "invalidate_corrupt",
         "key", "key_length", "lock_dir", "log_file", "regions", "samesite",
-        "save_accessed_time", "secret", "secure", "type", "validate_key", "webtest_varname",
+        "save_accessed_time", "secret", "secure", "session_class", "type", "validate_key",
+        "webtest_varname",
     }
 )  # fmt: skip
+#: What Beaker's ``Session.clear()`` leaves in a session: its cookie settings.
+_COOKIE_SETTINGS = frozenset({"_domain", "_path"})
 #: Beaker's middleware passes each option twice: stripped, and as given.
 _RAW_PREFIXES = ("session.", "cache.", "beaker.session.", "beaker.cache.")
 ADAPTER_SETTINGS = {
@@ -200,3 +205,40 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
 
     def keys(self) -> list[str]:
         return self._policy.run([], self.store.keys)
+
+
+class MongoSession(Session):  # type: ignore[misc]
+    """A Beaker ``Session`` whose ``delete()`` and ``invalidate()`` delete the stored record.
+
+    Beaker's ``Session.delete()`` empties the session down to its cookie
+    settings (``_domain``, ``_path``), and the middleware then saves that, so
+    the record stays live until it expires; ``invalidate()`` leaves the old
+    record behind. This class deletes the record instead of saving a session
+    that holds nothing but those settings (Beaker's own rule for an empty
+    session), and before ``invalidate()`` starts a new id. Give it as the
+    option ``session.session_class`` (the class itself, not its name) in
+    ``SessionMiddleware``'s configuration or pyramid_beaker's settings.
+    """
+
+    def _delete_record(self) -> None:
+        # The same namespace Beaker's own save() builds for this id.
+        namespace = self.namespace_class(
+            self.id, data_dir=self.data_dir, digest_filenames=False, **self.namespace_args
+        )
+        try:
+            del namespace["session"]
+        except KeyError:
+            pass
+
+    def save(self, accessed_only: bool = False) -> None:
+        """Save the session, or delete its record when it holds nothing."""
+        if accessed_only or set(self) - _COOKIE_SETTINGS:
+            super().save(accessed_only)
+        else:
+            self._delete_record()
+
+    def invalidate(self) -> None:
+        """Delete the stored record, then start an empty session with a new id."""
+        if not self.is_new:
+            self._delete_record()
+        super().invalidate()

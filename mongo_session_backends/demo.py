@@ -212,26 +212,6 @@ def _pyramid_app(manager: MongoManager) -> WSGIApp:
     return config.make_wsgi_app()  # type: ignore[no-any-return]
 
 
-def _beaker_logout(session: Any) -> None:
-    """End a Beaker session and leave no stored record behind.
-
-    Beaker's ``session.delete()`` empties the session down to its cookie
-    settings (``_domain`` and ``_path``), and the middleware then saves that,
-    so the record stays live until it expires. ``session.invalidate()`` starts
-    a new id but leaves the old record. So delete the stored record, then
-    invalidate: the new id is not saved until something is stored in it.
-
-    :param session: ``environ["beaker.session"]``.
-    """
-    namespace = getattr(session, "namespace", None)  # None: nothing was stored yet
-    if namespace is not None:
-        try:
-            del namespace["session"]
-        except KeyError:
-            pass
-    session.invalidate()
-
-
 def _text(start_response: Callable[..., Any], status: str, **headers: str) -> list[bytes]:
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), *headers.items()])
     return [status.encode("ascii") + b"\n"]
@@ -253,6 +233,8 @@ def _read_form(environ: dict[str, Any]) -> dict[str, str] | str:
 def _beaker_app(manager: MongoManager) -> WSGIApp:
     from beaker.middleware import SessionMiddleware
 
+    from .beaker import MongoSession
+
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         path, method = environ.get("PATH_INFO") or "/", environ["REQUEST_METHOD"]
         allowed = ROUTES.get(path)
@@ -263,7 +245,7 @@ def _beaker_app(manager: MongoManager) -> WSGIApp:
         session = environ["beaker.session"]
         error = None
         if path == "/logout":
-            _beaker_logout(session)
+            session.delete()  # MongoSession deletes the stored record
         elif path == "/set":
             form = _read_form(environ)
             if isinstance(form, str):
@@ -285,6 +267,7 @@ def _beaker_app(manager: MongoManager) -> WSGIApp:
         "session.key": "demo",
         "session.data_serializer": "json",
         "session.httponly": True,
+        "session.session_class": MongoSession,
     }
     return SessionMiddleware(app, options, manager=manager)  # type: ignore[no-any-return]
 

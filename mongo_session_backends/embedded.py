@@ -7,6 +7,7 @@ given. SecantusDB is an optional extra (``pip install
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -113,6 +114,9 @@ class EmbeddedServer:
         """Stop the server and remove a temporary data directory."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+            # Wake the server's accept loop, which a closed socket alone does not.
+            with contextlib.suppress(OSError):
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:

@@ -360,3 +360,28 @@ def test_shared_client(mongodb_uri: str, database_name: str) -> None:
     assert a.store.client is client and b.store.client is client
     assert client[database_name]["sessions"].count_documents({}) == 1
     client.close()
+
+
+@pytest.mark.parametrize("how", ["delete", "invalidate"])
+def test_mongo_session_logout_leaves_no_record(manager_url: str, collection: Any, how: str) -> None:
+    from mongo_session_backends.beaker import MongoSession
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        session = environ["beaker.session"]
+        if environ["PATH_INFO"] == "/logout":
+            getattr(session, how)()
+        else:
+            session["user"] = "ada"
+            session.save()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    options = {"session.type": "mongodb", "session.url": manager_url,
+               "session.session_class": MongoSession}  # fmt: skip
+    client = webtest.TestApp(SessionMiddleware(app, options))
+    client.get("/")
+    assert collection.count_documents({}) == 1
+    client.get("/logout")
+    assert collection.count_documents({}) == 0
+    client.get("/")  # a new session after logout works
+    assert collection.count_documents({}) == 1
