@@ -9,14 +9,16 @@ is reported when the manager is constructed, not at first use.
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from bson.errors import InvalidDocument
 from pymongo import MongoClient
-from pymongo.collection import Collection
 from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
@@ -40,6 +42,7 @@ from .exceptions import (
 __all__ = [
     "DEFAULT_CONNECTION_OPTIONS",
     "DEFAULT_URI",
+    "Preparation",
     "client_options",
     "mask_text",
     "mask_uri",
@@ -61,6 +64,8 @@ _TOO_LARGE_CODES = {10334, 17419, 17420}
 # Shutdown, step-down and network errors the server reports as command errors.
 _UNAVAILABLE_CODES = {6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436}
 
+RETRY_WAIT = (1.0, 60.0)  # first and longest wait before preparing the collection again
+log = logging.getLogger("mongo_session_backends")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -124,8 +129,8 @@ def client_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**defaults, **given}
 
 
-def new_client(uri: str, options: Mapping[str, Any]) -> MongoClient[dict[str, Any]]:
-    """A ``MongoClient`` for ``uri`` that has not connected yet.
+def new_client(uri: str, options: Mapping[str, Any], kind: type[Any] = MongoClient) -> Any:
+    """A client of class ``kind`` (``MongoClient`` or ``AsyncMongoClient``) that has not connected.
 
     Option values may be strings (from ``.ini`` files): pymongo converts
     each by its own type. Raises :class:`ConfigurationError` with pymongo's
@@ -138,17 +143,17 @@ def new_client(uri: str, options: Mapping[str, Any]) -> MongoClient[dict[str, An
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            client: MongoClient[dict[str, Any]] = MongoClient(uri, **{**options, "connect": False})
+            client = kind(uri, **{**options, "connect": False})
     except (PyMongoError, ValueError, TypeError) as exc:
-        kind = "invalid URI" if isinstance(exc, InvalidURI) else "invalid connection option"
+        what = "invalid URI" if isinstance(exc, InvalidURI) else "invalid connection option"
         raise ConfigurationError(
-            f"{kind} for {mask_uri(uri)!r}: {mask_text(str(exc), uri, options)}"
+            f"{what} for {mask_uri(uri)!r}: {mask_text(str(exc), uri, options)}"
         ) from None
     for warning in caught:
         text = str(warning.message)
         if text.startswith("Unknown option"):
             # pymongo only warns about an unknown URI option; a typo must not pass.
-            client.close()
+            # (The client has not connected, so there is nothing to close.)
             raise ConfigurationError(
                 f"invalid URI {mask_uri(uri)!r}: {mask_text(text, uri, options)}"
             )
@@ -156,9 +161,7 @@ def new_client(uri: str, options: Mapping[str, Any]) -> MongoClient[dict[str, An
     return client
 
 
-def open_collection(
-    client: MongoClient[dict[str, Any]], database: str, collection: str
-) -> Collection[dict[str, Any]]:
+def open_collection(client: Any, database: str, collection: str) -> Any:
     """``client[database][collection]``, with pymongo's name checks as our error."""
     try:
         return client[database][collection]
@@ -166,7 +169,7 @@ def open_collection(
         raise ConfigurationError(f"invalid database or collection name: {exc}") from None
 
 
-def translate(exc: PyMongoError | InvalidDocument | UnicodeEncodeError) -> MongoSessionError:
+def translate(exc: Exception) -> MongoSessionError:
     """Map a pymongo error to this package's errors, without its message.
 
     Server messages can quote keys or values, so only the error class and
@@ -174,6 +177,8 @@ def translate(exc: PyMongoError | InvalidDocument | UnicodeEncodeError) -> Mongo
     """
     if isinstance(exc, UnicodeEncodeError):
         return SerializationError("a string in the value is not valid Unicode (a lone surrogate?)")
+    if isinstance(exc, OverflowError):
+        return SerializationError("the serializer returned an integer beyond 64 bits")
     code = getattr(exc, "code", None)
     if isinstance(exc, BulkWriteError):
         codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
@@ -185,7 +190,7 @@ def translate(exc: PyMongoError | InvalidDocument | UnicodeEncodeError) -> Mongo
     if isinstance(exc, (PyMongoConfigurationError, InvalidName)):
         return ConfigurationError(f"MongoDB client configuration: {type(exc).__name__}")
     unavailable = (ConnectionFailure, WaitQueueTimeoutError)
-    if isinstance(exc, unavailable) or exc.timeout or code in _UNAVAILABLE_CODES:
+    if isinstance(exc, unavailable) or getattr(exc, "timeout", False) or code in _UNAVAILABLE_CODES:
         return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")
     return OperationError(
         f"MongoDB refused the operation ({type(exc).__name__}, code {code})", code
@@ -203,3 +208,51 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
             raise translate(exc) from None
 
     return wrapper
+
+
+class Preparation:
+    """Whether a collection's indexes are ready, and when to try again after a failure.
+
+    Shared by every view of a manager. Holds no lock during I/O: callers
+    that find the collection unprepared each prepare it, within their own
+    timeouts, rather than queue behind one another.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.ready = False
+        self.retry_at = 0.0  # monotonic time before which preparing is not tried again
+        self._wait = RETRY_WAIT[0]
+
+    def due(self) -> bool:
+        """Whether the next operation should prepare the collection."""
+        return not self.ready and time.monotonic() >= self.retry_at
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.ready = True
+            self._wait = RETRY_WAIT[0]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.ready = False
+
+    def failed(
+        self, error: MongoSessionError, on_error: Callable[[BaseException], Any] | None
+    ) -> None:
+        """Report a failed preparation: raise ``error``, or hand it to ``on_error``.
+
+        Without ``on_error`` the operation raises and the next one tries
+        again. With it, the operation goes on (unless MongoDB is
+        unreachable) and preparing is tried again after 1 s, doubling up to
+        60 s.
+        """
+        log.warning("could not prepare the session collection: %s", type(error).__name__)
+        if on_error is None:
+            raise error
+        with self._lock:
+            self.retry_at = time.monotonic() + self._wait
+            self._wait = min(self._wait * 2, RETRY_WAIT[1])
+        on_error(error)
+        if isinstance(error, ServerUnavailable):
+            raise error  # the operation itself could not succeed either

@@ -417,7 +417,7 @@ def test_soak(manager_options: dict[str, Any], admin_client: Any) -> None:
 
 def test_listing_keys_during_an_outage(dead_uri: str) -> None:
     m = MongoManager(dead_uri, connection_options=FAST_FAIL, on_error=lambda exc: None)
-    m._conn.indexes_ready = True  # skip index creation: the listing itself fails
+    m._conn.prepared.ready = True  # skip index creation: the listing itself fails
     with pytest.raises(ServerUnavailable):
         m.keys()
 
@@ -442,7 +442,7 @@ def test_indexes_are_created_once_the_server_is_back(
         m.set("k", 1)
     assert bool(errors) == bool(on_error)
     proxy.set_mode("pass")
-    m._conn.retry_at = 0.0  # the retry wait (1 s and growing) has passed
+    m._conn.prepared.retry_at = 0.0  # the retry wait (1 s and growing) has passed
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -255,7 +255,7 @@ def test_ini_settings_with_environment_secrets(
     dump = raw_dump(admin_client[database_name]["sessions"])
     assert len(sid) >= 43
     assert MARKER.encode() not in dump and sid.encode() not in dump
-    assert factory.store._cipher is not None and factory.store._hasher is not None
+    assert factory.store._core.cipher is not None and factory.store._core.hasher is not None
 
     ns = MongoNamespaceManager(
         "ns",

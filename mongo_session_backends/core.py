@@ -1,0 +1,406 @@
+"""The operations of a manager, as plans that perform no I/O.
+
+Each operation is a generator (a *plan*) that yields :class:`Call` objects,
+one MongoDB command each, and receives their replies; errors from a command
+are thrown back into the plan at the point it yielded. The sync
+:class:`~mongo_session_backends.MongoManager` and the
+:class:`~mongo_session_backends.AsyncMongoManager` only run the calls, so
+both send exactly the same commands and read the replies the same way::
+
+    plan = core.get("k", None, None)
+    steps = Steps(plan)
+    call = steps.start()
+    while call is not None:
+        call = steps.send(send(call, collection))  # or steps.throw(error)
+    value = steps.result
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+import bson
+from bson.errors import InvalidDocument
+from bson.raw_bson import RawBSONDocument
+from pymongo import ReplaceOne, ReturnDocument
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+
+from .codec import MAX_DOCUMENT, NS, OWNER, UNREADABLE, VALUE, Codec, Timeout
+from .connection import translate
+from .exceptions import (
+    ConfigurationError,
+    IndexConflict,
+    OperationError,
+    SerializationError,
+    ValueTooLarge,
+)
+from .indexes import differences
+from .serializers import Serializer
+
+__all__ = ["DRIVER_ERRORS", "Call", "Core", "Plan", "Steps"]
+
+R = TypeVar("R")
+#: A plan: yields calls, receives their replies, returns the operation's result.
+Plan = Generator["Call", Any, R]
+#: What a command can raise inside the driver; thrown into the plan, translated if it escapes.
+DRIVER_ERRORS = (PyMongoError, InvalidDocument, UnicodeEncodeError, OverflowError)
+BATCH = 500  # long $in lists are sent in batches
+_NOT_NUMBER_CODES = {14, 16554}
+_INT64 = (-(2**63), 2**63)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One MongoDB command, as a method call on the collection.
+
+    :param method: the pymongo method (``find_one``, ``replace_one`` ...).
+    :param target: ``"collection"``, its ``"database"``, or the ``"admin"``
+        database of its client.
+    :param many: the reply is a cursor, to be read to the end into a list.
+    """
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    target: Literal["collection", "database", "admin"] = "collection"
+    many: bool = False
+
+    def bound(self, collection: Any) -> Any:
+        """The method to call for ``collection`` (sync or async)."""
+        if self.target == "collection":
+            owner = collection
+        elif self.target == "database":
+            owner = collection.database
+        else:
+            owner = collection.database.client.admin
+        return getattr(owner, self.method)
+
+
+class Steps(Generic[R]):
+    """Steps a plan through its calls; the caller performs each one.
+
+    A driver error that the plan does not handle comes out as this
+    package's own error (see :func:`~mongo_session_backends.connection.translate`).
+    """
+
+    def __init__(self, plan: Plan[R]) -> None:
+        self._plan = plan
+        self.result: R
+
+    def start(self) -> Call | None:
+        """The first call, or ``None`` when the plan finished without one."""
+        return self._advance(None, None)
+
+    def send(self, reply: Any) -> Call | None:
+        """Give the plan the reply to its call; return its next call."""
+        return self._advance(reply, None)
+
+    def throw(self, error: BaseException) -> Call | None:
+        """Raise ``error`` in the plan where its call was; return its next call."""
+        return self._advance(None, error)
+
+    def _advance(self, reply: Any, error: BaseException | None) -> Call | None:
+        try:
+            if error is not None:
+                return self._plan.throw(error)
+            return self._plan.send(reply)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from None
+
+
+class Core(Codec):
+    """Every manager operation as a plan. The options are :class:`Codec`'s."""
+
+    def view(self, prefix: str) -> Core:
+        """A copy of this core whose prefix is followed by ``prefix``."""
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a str")
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.set_prefix(self.prefix + prefix)
+        return copy
+
+    # -- reads ----------------------------------------------------------------
+
+    def get_entry(
+        self, key: str | bytes, serializer: Serializer | None
+    ) -> Plan[tuple[Any, dt.datetime] | None]:
+        _id = self.id(key)
+        now = self.now()
+        doc = yield Call("find_one", (self.by_id(_id),))
+        expires = self.live_expiry(doc, now)
+        if doc is None or expires is None:
+            return None
+        value = self.load(doc, UNREADABLE, serializer)
+        return None if value is UNREADABLE else (value, expires)
+
+    def get(self, key: str | bytes, default: Any, serializer: Serializer | None) -> Plan[Any]:
+        entry = yield from self.get_entry(key, serializer)
+        return default if entry is None else entry[0]
+
+    def has(self, key: str | bytes, serializer: Serializer | None) -> Plan[bool]:
+        entry = yield from self.get_entry(key, serializer)
+        return entry is not None
+
+    def get_many(
+        self, keys: Iterable[str | bytes], default: Any, serializer: Serializer | None
+    ) -> Plan[list[Any]]:
+        ids = [self.id(k) for k in keys]
+        if not ids:
+            return []
+        now = self.now()
+        found: dict[Any, Any] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), BATCH):
+            query = {self.id_field: {"$in": unique[start : start + BATCH]}}
+            docs = yield Call("find", (query,), many=True)
+            found.update((d[self.id_field], d) for d in docs if self.live_expiry(d, now))
+        return [self.load(found[i], default, serializer) if i in found else default for i in ids]
+
+    # -- writes ---------------------------------------------------------------
+
+    def set(
+        self,
+        key: str | bytes,
+        value: Any,
+        timeout: Timeout,
+        serializer: Serializer | None,
+        only_if_live: bool,
+    ) -> Plan[bool]:
+        _id = self.id(key)
+        now = self.now()
+        doc = self.document(_id, value, timeout, now, serializer)
+        if only_if_live:
+            result = yield Call("replace_one", (self.live(_id, now), doc))
+            return bool(result.matched_count == 1)
+        yield Call("replace_one", (self.by_id(_id), doc), {"upsert": True})
+        return True
+
+    def set_many(
+        self, mapping: Mapping[Any, Any], timeout: Timeout, serializer: Serializer | None
+    ) -> Plan[list[Any]]:
+        now = self.now()
+        requests: list[ReplaceOne[Any]] = []
+        for key, value in mapping.items():
+            doc = self.document(self.id(key), value, timeout, now, serializer)
+            # Encoded once here, to check the size; pymongo sends the bytes as they are.
+            try:
+                raw = RawBSONDocument(bson.encode(doc))
+            except DRIVER_ERRORS as exc:
+                raise translate(exc) from None
+            if len(raw.raw) > MAX_DOCUMENT:
+                raise ValueTooLarge("a value exceeds MongoDB's 16 MB limit; nothing was written")
+            requests.append(ReplaceOne(self.by_id(doc[self.id_field]), raw, upsert=True))
+        if requests:
+            yield Call("bulk_write", (requests,), {"ordered": False})
+        return list(mapping)
+
+    def add(
+        self, key: str | bytes, value: Any, timeout: Timeout, serializer: Serializer | None
+    ) -> Plan[bool]:
+        _id = self.id(key)
+        now = self.now()
+        doc = self.document(_id, value, timeout, now, serializer)
+        if (yield from self.insert_if_absent(doc, now)):
+            return True
+        return (yield from self.replace_unreadable(doc, now, serializer))
+
+    def insert_if_absent(self, doc: dict[str, Any], now: dt.datetime) -> Plan[bool]:
+        """Write ``doc`` unless a live document has its id: one atomic upsert."""
+        try:
+            yield Call(
+                "replace_one", (self.expired(doc[self.id_field], now), doc), {"upsert": True}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def replace_unreadable(
+        self, doc: dict[str, Any], now: dt.datetime, serializer: Serializer | None
+    ) -> Plan[bool]:
+        """Replace the live entry under ``doc``'s id with ``doc`` if it cannot be read.
+
+        The replacement is filtered on the unreadable document's value and
+        expiry, so an entry rewritten meanwhile is left alone.
+        """
+        current = yield Call("find_one", (self.by_id(doc[self.id_field]),))
+        if current is None or self.live_expiry(current, now) is None:
+            return False  # gone or expired since the add: another writer got there
+        if self.load(current, UNREADABLE, serializer) is not UNREADABLE:
+            return False
+        unchanged = {
+            "_id": current["_id"],
+            VALUE: current.get(VALUE),
+            self.expires_key: current.get(self.expires_key),
+        }
+        result = yield Call("replace_one", (unchanged, doc))
+        return bool(result.matched_count == 1)
+
+    def incr(
+        self, key: str | bytes, delta: int, timeout: Timeout, serializer: Serializer | None
+    ) -> Plan[int]:
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise SerializationError("delta must be an int")
+        _id = self.id(key)
+        native = getattr(serializer or self.serializer, "native_numbers", False)
+        if native and self.cipher is None and _INT64[0] <= delta < _INT64[1]:
+            return (yield from self._incr_native(key, _id, delta, timeout, serializer))
+        return (yield from self._incr_swap(key, _id, delta, timeout, serializer))
+
+    def _incr_native(
+        self,
+        key: str | bytes,
+        _id: str,
+        delta: int,
+        timeout: Timeout,
+        serializer: Serializer | None,
+    ) -> Plan[int]:
+        update = self.incr_update(delta, timeout, self.now())
+        for _ in range(3):
+            try:
+                if self.incr_mode == "update_and_read":
+                    yield Call("update_one", (self.by_id(_id), update), {"upsert": True})
+                    doc = None
+                else:
+                    doc = yield Call(
+                        "find_one_and_update",
+                        (self.by_id(_id), update),
+                        {
+                            "projection": {VALUE: True},
+                            "upsert": True,
+                            "return_document": ReturnDocument.AFTER,
+                        },
+                    )
+            except DuplicateKeyError:  # two upserts raced; the next try updates
+                continue
+            except OperationFailure as exc:
+                if exc.code in _NOT_NUMBER_CODES:  # not a 64-bit integer: nothing written
+                    return (yield from self._incr_swap(key, _id, delta, timeout, serializer))
+                raise
+            if doc is None:  # update_and_read, or a server's None for a raced upsert
+                doc = yield Call("find_one", (self.by_id(_id), {VALUE: True}))
+            if doc is not None:
+                value = doc.get(VALUE)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise SerializationError("the stored value is not an integer")
+                return value
+        raise OperationError("incr did not settle after 3 attempts")
+
+    def _incr_swap(
+        self,
+        key: str | bytes,
+        _id: str,
+        delta: int,
+        timeout: Timeout,
+        serializer: Serializer | None,
+    ) -> Plan[int]:
+        for _ in range(100):
+            now = self.now()
+            doc = yield Call("find_one", (self.by_id(_id),))
+            live = doc is not None and self.live_expiry(doc, now) is not None
+            current = self.load(doc, UNREADABLE, serializer) if doc and live else UNREADABLE
+            if current is UNREADABLE:  # missing, expired or unreadable: start again
+                if (yield from self.add(key, delta, timeout, serializer)):
+                    return delta
+                continue
+            if isinstance(current, bool) or not isinstance(current, int):
+                raise SerializationError(
+                    "incr needs an integer, and the stored value is not one; it is unchanged"
+                )
+            new = {**doc, VALUE: self.dump(_id, current + delta, serializer)}
+            unchanged = {"_id": doc["_id"], VALUE: doc.get(VALUE)}
+            result = yield Call("replace_one", (unchanged, new))
+            if result.matched_count:
+                return current + delta
+        raise OperationError("incr did not settle: too much contention")
+
+    def touch(self, key: str | bytes, timeout: Timeout) -> Plan[bool]:
+        _id = self.id(key)
+        now = self.now()
+        update = {"$set": {self.expires_key: self.expiry(timeout, now)}}
+        result = yield Call("update_one", (self.live(_id, now), update))
+        return bool(result.matched_count == 1)
+
+    def delete(self, key: str | bytes) -> Plan[bool]:
+        result = yield Call("delete_one", (self.by_id(self.id(key)),))
+        return bool(result.deleted_count == 1)
+
+    def delete_many(self, keys: Iterable[str | bytes]) -> Plan[int]:
+        ids = list(dict.fromkeys(self.id(k) for k in keys))
+        deleted = 0
+        for start in range(0, len(ids), BATCH):
+            query = {self.id_field: {"$in": ids[start : start + BATCH]}}
+            result = yield Call("delete_many", (query,))
+            deleted += result.deleted_count
+        return deleted
+
+    # -- locks ------------------------------------------------------------------
+
+    def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> Plan[bool]:
+        now = self.now()
+        doc = {
+            self.id_field: "lock:" + self.id(key),
+            OWNER: token,
+            self.expires_key: now + dt.timedelta(seconds=ttl),
+            NS: "lock:" + self.ns,
+        }
+        return (yield from self.insert_if_absent(doc, now))
+
+    def release_lock(self, key: str | bytes, token: str) -> Plan[bool]:
+        query = {self.id_field: "lock:" + self.id(key), OWNER: token}
+        result = yield Call("delete_one", (query,))
+        return bool(result.deleted_count == 1)
+
+    # -- the whole prefix ---------------------------------------------------------
+
+    def keys(self) -> Plan[list[str]]:
+        if self.hasher is not None:
+            raise ConfigurationError("keys cannot be listed when hash_ids is on")
+        query = self.prefix_query(self.now())
+        docs = yield Call("find", (query, {self.id_field: True}), many=True)
+        cut = len(self.prefix)
+        return [d[self.id_field][cut:] for d in docs if isinstance(d.get(self.id_field), str)]
+
+    def count(self, all_prefixes: bool) -> Plan[int]:
+        now = self.now()
+        query = {self.expires_key: {"$gt": now}} if all_prefixes else self.prefix_query(now)
+        return int((yield Call("count_documents", (query,))))
+
+    def clear(self) -> Plan[int]:
+        result = yield Call("delete_many", (self.prefix_query(None),))
+        return int(result.deleted_count)
+
+    # -- the collection -----------------------------------------------------------
+
+    def ping(self) -> Plan[bool]:
+        yield Call("command", ("ping",), target="admin")
+        return True
+
+    def ensure_indexes(self, collection_name: str) -> Plan[list[str]]:
+        """Create missing indexes and fix TTL periods; return what was done.
+
+        Raises :class:`~mongo_session_backends.IndexConflict` for an index
+        that cannot be fixed in place, naming it.
+        """
+        existing = yield Call("list_indexes", many=True)
+        done = []
+        for diff in differences(existing, self.wanted_indexes()):
+            if diff.kind == "conflict":
+                raise IndexConflict(diff.describe())
+            if diff.kind == "missing":
+                yield Call("create_index", (diff.field,), diff.options)
+                done.append(f"created index on {diff.field}")
+            else:
+                ttl = diff.options["expireAfterSeconds"]
+                index = {"name": diff.name, "expireAfterSeconds": ttl}
+                yield Call("command", ("collMod", collection_name), {"index": index}, "database")
+                done.append(
+                    f"set expireAfterSeconds={ttl} on index {diff.name!r} (was {diff.actual})"
+                )
+        return done
