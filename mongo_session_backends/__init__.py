@@ -1,11 +1,13 @@
 """MongoDB storage for web sessions and caches.
 
-One shared :class:`MongoManager` with thin adapters for cachelib
+One shared :class:`MongoManager` (and :class:`AsyncMongoManager` for
+asyncio apps) with thin adapters for cachelib
 (:mod:`mongo_session_backends.cachelib`), Beaker
 (:mod:`mongo_session_backends.beaker`) and Pyramid
 (:mod:`mongo_session_backends.pyramid`).
 """
 
+from .async_manager import AsyncMongoManager
 from .crypto import generate_key
 from .exceptions import (
     ConfigurationError,
@@ -25,6 +27,7 @@ from .serializers import JSONSerializer, NativeSerializer, PickleSerializer, Ser
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncMongoManager",
     "ConfigurationError",
     "DeleteManyError",
     "IndexConflict",

@@ -7,11 +7,9 @@ are thrown back into the plan at the point it yielded. The sync
 :class:`~mongo_session_backends.AsyncMongoManager` only run the calls, so
 both send exactly the same commands and read the replies the same way::
 
-    plan = core.get("k", None, None)
-    steps = Steps(plan)
-    call = steps.start()
-    while call is not None:
-        call = steps.send(send(call, collection))  # or steps.throw(error)
+    steps = Steps(core.get("k"))
+    for call in steps:
+        steps.reply, steps.error = send(call, collection)  # one of them None
     value = steps.result
 """
 
@@ -80,36 +78,34 @@ class Call:
 
 
 class Steps(Generic[R]):
-    """Steps a plan through its calls; the caller performs each one.
+    """Steps a plan through its calls; the driver performs each one.
 
-    A driver error that the plan does not handle comes out as this
-    package's own error (see :func:`~mongo_session_backends.connection.translate`).
+    Iterate to get each call; before the next step, set :attr:`reply` to
+    the call's reply or :attr:`error` to what it raised. When the plan ends,
+    :attr:`result` holds its result. A driver error that the plan does not
+    handle comes out as this package's own error (see
+    :func:`~mongo_session_backends.connection.translate`).
     """
 
     def __init__(self, plan: Plan[R]) -> None:
         self._plan = plan
+        self.reply: Any = None
+        self.error: BaseException | None = None
         self.result: R
 
-    def start(self) -> Call | None:
-        """The first call, or ``None`` when the plan finished without one."""
-        return self._advance(None, None)
+    def __iter__(self) -> Steps[R]:
+        return self
 
-    def send(self, reply: Any) -> Call | None:
-        """Give the plan the reply to its call; return its next call."""
-        return self._advance(reply, None)
-
-    def throw(self, error: BaseException) -> Call | None:
-        """Raise ``error`` in the plan where its call was; return its next call."""
-        return self._advance(None, error)
-
-    def _advance(self, reply: Any, error: BaseException | None) -> Call | None:
+    def __next__(self) -> Call:
+        reply, error = self.reply, self.error
+        self.reply = self.error = None
         try:
             if error is not None:
                 return self._plan.throw(error)
             return self._plan.send(reply)
         except StopIteration as stop:
             self.result = stop.value
-            return None
+            raise StopIteration from None
         except DRIVER_ERRORS as exc:
             raise translate(exc) from None
 
@@ -129,8 +125,13 @@ class Core(Codec):
     # -- reads ----------------------------------------------------------------
 
     def get_entry(
-        self, key: str | bytes, serializer: Serializer | None
+        self, key: str | bytes, *, serializer: Serializer | None = None
     ) -> Plan[tuple[Any, dt.datetime] | None]:
+        """Return ``(value, expiry)`` of the live entry under ``key``, else ``None``.
+
+        The expiry is an aware UTC datetime (:data:`~mongo_session_backends.manager.FAR_FUTURE`
+        for never). An unreadable entry is ``None`` too.
+        """
         _id = self.id(key)
         now = self.now()
         doc = yield Call("find_one", (self.by_id(_id),))
@@ -140,17 +141,32 @@ class Core(Codec):
         value = self.load(doc, UNREADABLE, serializer)
         return None if value is UNREADABLE else (value, expires)
 
-    def get(self, key: str | bytes, default: Any, serializer: Serializer | None) -> Plan[Any]:
-        entry = yield from self.get_entry(key, serializer)
+    def get(
+        self, key: str | bytes, default: Any = None, *, serializer: Serializer | None = None
+    ) -> Plan[Any]:
+        """Return the live value stored under ``key``, else ``default``.
+
+        :param serializer: overrides the manager's serializer for this call.
+        """
+        entry = yield from self.get_entry(key, serializer=serializer)
         return default if entry is None else entry[0]
 
-    def has(self, key: str | bytes, serializer: Serializer | None) -> Plan[bool]:
-        entry = yield from self.get_entry(key, serializer)
+    def has(self, key: str | bytes, *, serializer: Serializer | None = None) -> Plan[bool]:
+        """Return whether a live, readable entry exists (also when its value is ``None``).
+
+        :param serializer: overrides the manager's serializer for this call.
+        """
+        entry = yield from self.get_entry(key, serializer=serializer)
         return entry is not None
 
     def get_many(
-        self, keys: Iterable[str | bytes], default: Any, serializer: Serializer | None
+        self,
+        keys: Iterable[str | bytes],
+        default: Any = None,
+        *,
+        serializer: Serializer | None = None,
     ) -> Plan[list[Any]]:
+        """Return the values for ``keys`` in order, ``default`` where missing."""
         ids = [self.id(k) for k in keys]
         if not ids:
             return []
@@ -169,10 +185,18 @@ class Core(Codec):
         self,
         key: str | bytes,
         value: Any,
-        timeout: Timeout,
-        serializer: Serializer | None,
-        only_if_live: bool,
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
+        only_if_live: bool = False,
     ) -> Plan[bool]:
+        """Store ``value`` under ``key``; return whether it was written.
+
+        :param timeout: seconds or a ``timedelta``; ``None`` for the default
+            ``expires``; ``0`` for never (also over a finite expiry).
+        :param only_if_live: write only over a live entry, never create one
+            (so a late write cannot resurrect a deleted session).
+        """
         _id = self.id(key)
         now = self.now()
         doc = self.document(_id, value, timeout, now, serializer)
@@ -183,8 +207,16 @@ class Core(Codec):
         return True
 
     def set_many(
-        self, mapping: Mapping[Any, Any], timeout: Timeout, serializer: Serializer | None
+        self,
+        mapping: Mapping[Any, Any],
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
     ) -> Plan[list[Any]]:
+        """Store every item of ``mapping`` in one bulk write; return the keys.
+
+        Every value is serialized and size-checked before anything is sent.
+        """
         now = self.now()
         requests: list[ReplaceOne[Any]] = []
         for key, value in mapping.items():
@@ -202,8 +234,20 @@ class Core(Codec):
         return list(mapping)
 
     def add(
-        self, key: str | bytes, value: Any, timeout: Timeout, serializer: Serializer | None
+        self,
+        key: str | bytes,
+        value: Any,
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
     ) -> Plan[bool]:
+        """Store ``value`` only if no live, readable entry exists; atomic.
+
+        An expired entry counts as absent, and so does one that cannot be
+        read (for instance, encrypted with a key since removed). Returns
+        whether it was stored. One command when the key is free; when a live
+        entry holds it, one more reads that entry to check it is readable.
+        """
         _id = self.id(key)
         now = self.now()
         doc = self.document(_id, value, timeout, now, serializer)
@@ -243,8 +287,26 @@ class Core(Codec):
         return bool(result.matched_count == 1)
 
     def incr(
-        self, key: str | bytes, delta: int, timeout: Timeout, serializer: Serializer | None
+        self,
+        key: str | bytes,
+        delta: int = 1,
+        timeout: Timeout = None,
+        *,
+        serializer: Serializer | None = None,
     ) -> Plan[int]:
+        """Add ``delta`` to an integer entry atomically; return the new value.
+
+        A missing, expired or unreadable entry starts at ``delta`` with the
+        given ``timeout``; a live entry keeps its expiry. Arithmetic is exact
+        for integers of any size. A stored value that is not an integer (a
+        float, a string ...) raises
+        :class:`~mongo_session_backends.SerializationError` and is left
+        unchanged.
+
+        With the native serializer and no encryption this is one
+        ``findAndModify`` while the value fits in 64 bits; otherwise a
+        compare-and-swap loop of two commands.
+        """
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise SerializationError("delta must be an int")
         _id = self.id(key)
@@ -306,7 +368,7 @@ class Core(Codec):
             live = doc is not None and self.live_expiry(doc, now) is not None
             current = self.load(doc, UNREADABLE, serializer) if doc and live else UNREADABLE
             if current is UNREADABLE:  # missing, expired or unreadable: start again
-                if (yield from self.add(key, delta, timeout, serializer)):
+                if (yield from self.add(key, delta, timeout, serializer=serializer)):
                     return delta
                 continue
             if isinstance(current, bool) or not isinstance(current, int):
@@ -320,7 +382,11 @@ class Core(Codec):
                 return current + delta
         raise OperationError("incr did not settle: too much contention")
 
-    def touch(self, key: str | bytes, timeout: Timeout) -> Plan[bool]:
+    def touch(self, key: str | bytes, timeout: Timeout = None) -> Plan[bool]:
+        """Give a live entry a new expiry without rewriting its value.
+
+        Returns whether a live entry was found. Never creates one.
+        """
         _id = self.id(key)
         now = self.now()
         update = {"$set": {self.expires_key: self.expiry(timeout, now)}}
@@ -328,10 +394,17 @@ class Core(Codec):
         return bool(result.matched_count == 1)
 
     def delete(self, key: str | bytes) -> Plan[bool]:
+        """Delete ``key``; return whether a stored entry was removed.
+
+        An expired entry that the TTL monitor has not removed yet is removed
+        too and counts, as in cachelib's ``SimpleCache`` and
+        :meth:`delete_many`.
+        """
         result = yield Call("delete_one", (self.by_id(self.id(key)),))
         return bool(result.deleted_count == 1)
 
     def delete_many(self, keys: Iterable[str | bytes]) -> Plan[int]:
+        """Delete ``keys`` in batched commands; return how many were stored."""
         ids = list(dict.fromkeys(self.id(k) for k in keys))
         deleted = 0
         for start in range(0, len(ids), BATCH):
@@ -343,6 +416,12 @@ class Core(Codec):
     # -- locks ------------------------------------------------------------------
 
     def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> Plan[bool]:
+        """Take the lock named ``key`` for ``token`` if it is free; atomic.
+
+        The lock frees itself after ``ttl`` seconds, so a dead holder does
+        not block others for ever. Locks live beside the entries and are not
+        listed by :meth:`keys` or :meth:`count`.
+        """
         now = self.now()
         doc = {
             self.id_field: "lock:" + self.id(key),
@@ -353,6 +432,7 @@ class Core(Codec):
         return (yield from self.insert_if_absent(doc, now))
 
     def release_lock(self, key: str | bytes, token: str) -> Plan[bool]:
+        """Release the lock named ``key`` if ``token`` holds it."""
         query = {self.id_field: "lock:" + self.id(key), OWNER: token}
         result = yield Call("delete_one", (query,))
         return bool(result.deleted_count == 1)
@@ -360,6 +440,11 @@ class Core(Codec):
     # -- the whole prefix ---------------------------------------------------------
 
     def keys(self) -> Plan[list[str]]:
+        """Return the live keys of this prefix, without the prefix.
+
+        Keys longer than 1,000 bytes are stored hashed and listed as
+        ``"#<sha256>"``. Unavailable with ``hash_ids``.
+        """
         if self.hasher is not None:
             raise ConfigurationError("keys cannot be listed when hash_ids is on")
         query = self.prefix_query(self.now())
@@ -367,12 +452,21 @@ class Core(Codec):
         cut = len(self.prefix)
         return [d[self.id_field][cut:] for d in docs if isinstance(d.get(self.id_field), str)]
 
-    def count(self, all_prefixes: bool) -> Plan[int]:
+    def count(self, *, all_prefixes: bool = False) -> Plan[int]:
+        """Return the number of live entries under this prefix.
+
+        :param all_prefixes: count the live entries of every prefix (and any
+            live creation locks) instead. Default ``False``.
+        """
         now = self.now()
         query = {self.expires_key: {"$gt": now}} if all_prefixes else self.prefix_query(now)
         return int((yield Call("count_documents", (query,))))
 
     def clear(self) -> Plan[int]:
+        """Delete every entry under this prefix (and only those); keep indexes.
+
+        Returns the number of documents deleted.
+        """
         result = yield Call("delete_many", (self.prefix_query(None),))
         return int(result.deleted_count)
 

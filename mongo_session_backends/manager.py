@@ -19,14 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
 import pymongo
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from .codec import FAR_FUTURE, MAX_TIMEOUT, Cleanup, Timeout, utcnow
+from .codec import FAR_FUTURE, MAX_TIMEOUT, Cleanup, utcnow
 from .connection import (
     DEFAULT_URI,
     Preparation,
@@ -41,6 +42,9 @@ from .core import DRIVER_ERRORS, Call, Core, Plan, Steps
 from .exceptions import ConfigurationError, ManagerClosed, MongoSessionError
 from .indexes import collection_stats, purge_expired
 from .serializers import Serializer
+
+if TYPE_CHECKING:
+    from .async_manager import AsyncMongoManager
 
 __all__ = ["FAR_FUTURE", "MAX_TIMEOUT", "BaseManager", "MongoManager", "mask_uri", "utcnow"]
 
@@ -63,6 +67,47 @@ class Connection:
         self.pid = os.getpid()
         self.closed = False
         self.prepared = Preparation()
+        #: The async manager's clients, one per event loop (the first is ``client``).
+        self.loops: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+P = ParamSpec("P")
+
+
+class operation(Generic[P, R]):
+    """A manager method that runs the core's plan of the same name.
+
+    Defined once for both managers: on a :class:`MongoManager` the method
+    returns the result, on an
+    :class:`~mongo_session_backends.AsyncMongoManager` an awaitable of it.
+    The signature and documentation are the plan's.
+    """
+
+    def __init__(self, plan: Callable[Concatenate[Core, P], Plan[R]]) -> None:
+        self.plan = plan
+        self.__doc__ = plan.__doc__
+
+    @overload
+    def __get__(
+        self, manager: None, owner: type[Any]
+    ) -> Callable[Concatenate[Core, P], Plan[R]]: ...
+    @overload
+    def __get__(
+        self, manager: AsyncMongoManager, owner: type[Any]
+    ) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __get__(self, manager: MongoManager, owner: type[Any]) -> Callable[P, R]: ...
+    def __get__(self, manager: Any, owner: type[Any]) -> Any:
+        plan = self.plan
+        if manager is None:
+            return plan  # for documentation tools: the plan's signature and text
+        run, core = manager._run, manager._core
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return run(plan(core, *args, **kwargs))
+
+        call.__name__ = plan.__name__
+        return call
 
 
 class BaseManager:
@@ -197,6 +242,24 @@ class BaseManager:
             raise ConfigurationError("incr_mode must be 'find_and_modify' or 'update_and_read'")
         self._core.incr_mode = mode
 
+    # The operations: the same plans for both managers.
+    get = operation(Core.get)
+    get_entry = operation(Core.get_entry)
+    get_many = operation(Core.get_many)
+    has = operation(Core.has)
+    set = operation(Core.set)
+    set_many = operation(Core.set_many)
+    add = operation(Core.add)
+    incr = operation(Core.incr)
+    touch = operation(Core.touch)
+    delete = operation(Core.delete)
+    delete_many = operation(Core.delete_many)
+    acquire_lock = operation(Core.acquire_lock)
+    release_lock = operation(Core.release_lock)
+    keys = operation(Core.keys)
+    count = operation(Core.count)
+    clear = operation(Core.clear)
+
     def _preparation(self) -> Plan[None]:
         """The plan that prepares the collection, reporting a failure as ``on_error`` says."""
         try:
@@ -209,23 +272,20 @@ class BaseManager:
             self._prepared.succeeded()
 
 
-def send(call: Call, collection: Collection[Any]) -> Any:
-    """Perform ``call`` on a sync collection."""
-    result = call.bound(collection)(*call.args, **call.kwargs)
-    return list(result) if call.many else result
+def send(call: Call, collection: Collection[Any]) -> tuple[Any, BaseException | None]:
+    """Perform ``call`` on a sync collection: ``(reply, None)`` or ``(None, error)``."""
+    try:
+        result = call.bound(collection)(*call.args, **call.kwargs)
+        return (list(result) if call.many else result), None
+    except DRIVER_ERRORS as exc:
+        return None, exc
 
 
 def run(plan: Plan[R], collection: Collection[Any]) -> R:
     """Run ``plan`` to its end on a sync collection; return its result."""
     steps = Steps(plan)
-    call = steps.start()
-    while call is not None:
-        try:
-            reply = send(call, collection)
-        except DRIVER_ERRORS as exc:
-            call = steps.throw(exc)
-        else:
-            call = steps.send(reply)
+    for call in steps:
+        steps.reply, steps.error = send(call, collection)
     return steps.result
 
 
@@ -385,170 +445,5 @@ class MongoManager(BaseManager):
         wanted = self._core.wanted_indexes()
         return translated(collection_stats)(self._open(), wanted, live, expired, progress=progress)
 
-    # -- operations ---------------------------------------------------------
-
-    def get(
-        self, key: str | bytes, default: Any = None, *, serializer: Serializer | None = None
-    ) -> Any:
-        """Return the live value stored under ``key``, else ``default``.
-
-        :param serializer: overrides the manager's serializer for this call.
-        """
-        return self._run(self._core.get(key, default, serializer))
-
-    def get_entry(
-        self, key: str | bytes, *, serializer: Serializer | None = None
-    ) -> tuple[Any, dt.datetime] | None:
-        """Return ``(value, expiry)`` of the live entry under ``key``, else ``None``.
-
-        The expiry is an aware UTC datetime (:data:`FAR_FUTURE` for never).
-        An unreadable entry is ``None`` too.
-        """
-        return self._run(self._core.get_entry(key, serializer))
-
-    def get_many(
-        self,
-        keys: Iterable[str | bytes],
-        default: Any = None,
-        *,
-        serializer: Serializer | None = None,
-    ) -> list[Any]:
-        """Return the values for ``keys`` in order, ``default`` where missing."""
-        return self._run(self._core.get_many(keys, default, serializer))
-
-    def has(self, key: str | bytes, *, serializer: Serializer | None = None) -> bool:
-        """Return whether a live, readable entry exists (also when its value is ``None``).
-
-        :param serializer: overrides the manager's serializer for this call.
-        """
-        return self._run(self._core.has(key, serializer))
-
-    def set(
-        self,
-        key: str | bytes,
-        value: Any,
-        timeout: Timeout = None,
-        *,
-        serializer: Serializer | None = None,
-        only_if_live: bool = False,
-    ) -> bool:
-        """Store ``value`` under ``key``; return whether it was written.
-
-        :param timeout: seconds or a ``timedelta``; ``None`` for the default
-            ``expires``; ``0`` for never (also over a finite expiry).
-        :param only_if_live: write only over a live entry, never create one
-            (so a late write cannot resurrect a deleted session).
-        """
-        return self._run(self._core.set(key, value, timeout, serializer, only_if_live))
-
-    def set_many(
-        self,
-        mapping: Mapping[Any, Any],
-        timeout: Timeout = None,
-        *,
-        serializer: Serializer | None = None,
-    ) -> list[Any]:
-        """Store every item of ``mapping`` in one bulk write; return the keys.
-
-        Every value is serialized and size-checked before anything is sent.
-        """
-        return self._run(self._core.set_many(mapping, timeout, serializer))
-
-    def add(
-        self,
-        key: str | bytes,
-        value: Any,
-        timeout: Timeout = None,
-        *,
-        serializer: Serializer | None = None,
-    ) -> bool:
-        """Store ``value`` only if no live, readable entry exists; atomic.
-
-        An expired entry counts as absent, and so does one that cannot be
-        read (for instance, encrypted with a key since removed). Returns
-        whether it was stored. One command when the key is free; when a live
-        entry holds it, one more reads that entry to check it is readable.
-        """
-        return self._run(self._core.add(key, value, timeout, serializer))
-
-    def incr(
-        self,
-        key: str | bytes,
-        delta: int = 1,
-        timeout: Timeout = None,
-        *,
-        serializer: Serializer | None = None,
-    ) -> int:
-        """Add ``delta`` to an integer entry atomically; return the new value.
-
-        A missing, expired or unreadable entry starts at ``delta`` with the
-        given ``timeout``; a live entry keeps its expiry. Arithmetic is exact
-        for integers of any size. A stored value that is not an integer (a
-        float, a string ...) raises
-        :class:`~mongo_session_backends.SerializationError` and is left
-        unchanged.
-
-        With the native serializer and no encryption this is one
-        ``findAndModify`` while the value fits in 64 bits; otherwise a
-        compare-and-swap loop of two commands.
-        """
-        return self._run(self._core.incr(key, delta, timeout, serializer))
-
-    def touch(self, key: str | bytes, timeout: Timeout = None) -> bool:
-        """Give a live entry a new expiry without rewriting its value.
-
-        Returns whether a live entry was found. Never creates one.
-        """
-        return self._run(self._core.touch(key, timeout))
-
-    def delete(self, key: str | bytes) -> bool:
-        """Delete ``key``; return whether a stored entry was removed.
-
-        An expired entry that the TTL monitor has not removed yet is removed
-        too and counts, as in cachelib's ``SimpleCache`` and
-        :meth:`delete_many`.
-        """
-        return self._run(self._core.delete(key))
-
-    def delete_many(self, keys: Iterable[str | bytes]) -> int:
-        """Delete ``keys`` in batched commands; return how many were stored."""
-        return self._run(self._core.delete_many(keys))
-
-    def acquire_lock(self, key: str | bytes, token: str, ttl: float) -> bool:
-        """Take the lock named ``key`` for ``token`` if it is free; atomic.
-
-        The lock frees itself after ``ttl`` seconds, so a dead holder does
-        not block others for ever. Locks live beside the entries and are not
-        listed by :meth:`keys` or :meth:`count`.
-        """
-        return self._run(self._core.acquire_lock(key, token, ttl))
-
-    def release_lock(self, key: str | bytes, token: str) -> bool:
-        """Release the lock named ``key`` if ``token`` holds it."""
-        return self._run(self._core.release_lock(key, token))
-
-    def keys(self) -> list[str]:
-        """Return the live keys of this prefix, without the prefix.
-
-        Keys longer than 1,000 bytes are stored hashed and listed as
-        ``"#<sha256>"``. Unavailable with ``hash_ids``.
-        """
-        return self._run(self._core.keys())
-
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
-
-    def count(self, *, all_prefixes: bool = False) -> int:
-        """Return the number of live entries under this prefix.
-
-        :param all_prefixes: count the live entries of every prefix (and any
-            live creation locks) instead. Default ``False``.
-        """
-        return self._run(self._core.count(all_prefixes))
-
-    def clear(self) -> int:
-        """Delete every entry under this prefix (and only those); keep indexes.
-
-        Returns the number of documents deleted.
-        """
-        return self._run(self._core.clear())
