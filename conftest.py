@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from pymongo import MongoClient, monitoring
 
-from mongo_session_backends import MongoManager
+from mongo_session_backends import AsyncMongoManager, MongoManager
 from mongo_session_backends.embedded import EmbeddedServer
 from mongo_session_backends.manager import utcnow
 
@@ -109,6 +109,14 @@ def manager(manager_options: dict[str, Any]) -> Iterator[MongoManager]:
     m = MongoManager(**manager_options)
     yield m
     m.close()
+
+
+@pytest.fixture
+async def async_manager(manager_options: dict[str, Any]) -> AsyncIterator[AsyncMongoManager]:
+    """An :class:`AsyncMongoManager` with the same options as ``manager``."""
+    m = AsyncMongoManager(**manager_options)
+    yield m
+    await m.aclose()
 
 
 @pytest.fixture

@@ -18,6 +18,10 @@ extras = {
     "encryption": ["cryptography>=41"],
     "embedded": ["SecantusDB>=0.7.0b3"],
     "bench": ["matplotlib>=3.7"],
+    "litestar": ["litestar>=2.12"],
+    "starlette": ["starsessions>=2.2", "starlette>=0.40"],
+    "fastapi": ["starsessions>=2.2", "fastapi>=0.110"],
+    "aiohttp": ["aiohttp>=3.9", "aiohttp-session>=2.12"],
 }
 # Every adapter's framework, so that the API reference can import each module.
 adapters = sorted(
@@ -27,6 +31,10 @@ adapters = sorted(
         *extras["beaker"],
         *extras["pyramid"],
         *extras["encryption"],
+        *extras["litestar"],
+        *extras["starlette"],
+        *extras["fastapi"],
+        *extras["aiohttp"],
     }
 )
 extras["docs"] = sorted({*adapters, "Sphinx>=7", "furo>=2024.1.29"})
@@ -42,6 +50,9 @@ extras["test"] = sorted(
         "zope.interface>=6",
         "markupsafe>=2",
         "pytest>=7",
+        "pytest-asyncio>=0.24",
+        "pytest-aiohttp>=1.0",
+        "httpx>=0.27",
     }
 )
 extras["demo"] = sorted(
@@ -55,14 +66,17 @@ extras["dev"] = sorted(
 setup(
     name="mongo-session-backends",
     version=version,
-    description="MongoDB session and cache backends for cachelib/Flask-Session, Beaker and Pyramid",
+    description=(
+        "MongoDB session and cache backends for cachelib/Flask-Session, Flask-Caching, "
+        "Beaker, Pyramid, Litestar, Starlette/FastAPI and aiohttp"
+    ),
     long_description=(here / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["mongo_session_backends", "mongo_session_backends.*"]),
     package_data={"mongo_session_backends": ["py.typed"]},
     python_requires=">=3.10",
-    install_requires=["pymongo>=4.6"],
+    install_requires=["pymongo>=4.13"],
     extras_require=extras,
     entry_points={
         "beaker.backends": ["mongodb = mongo_session_backends.beaker:MongoNamespaceManager"],
