@@ -216,9 +216,7 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
         help="read the application's settings from this .ini file (mongo_sessions.* for "
         "Pyramid, session.* or cache.* for Beaker)",
     )
-    group.add_argument(
-        "--section", default="app:main", help="the file's section (default app:main)"
-    )
+    group.add_argument("--section", help="the file's section (default app:main)")
     group.add_argument(
         "--prefix",
         help="the settings' prefix, such as mongo_sessions. or session. (default: the one "
@@ -400,7 +398,7 @@ def _file_options(path: str, section_name: str, prefix: str | None) -> dict[str,
 def _manager(args: argparse.Namespace) -> MongoManager:
     """The manager that ``args`` (and its ``--config`` file) describe."""
     config = getattr(args, "config", None)
-    options = _file_options(config, args.section, args.prefix) if config else {}
+    options = _file_options(config, args.section or "app:main", args.prefix) if config else {}
     for dest, name in _MANAGER_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None:
@@ -567,7 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Mistakes are reported on one line of stderr: status 2 for usage and
     an unreachable server, 1 for other errors.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is None and (args.section or args.prefix):
+        parser.error("--section and --prefix need --config")
     handlers: dict[str, Callable[[argparse.Namespace, MakeManager], int]] = {
         "demo": _demo,
         "stats": _stats,

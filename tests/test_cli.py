@@ -139,6 +139,7 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "expires key over the id": (["purge-expired", "--expires-key", "_id"], "expires_key"),
     "zero batch size": (["purge-expired", "--batch-size", "0"], "--batch-size"),
     "unknown command": (["purge"], "purge"),
+    "prefix without config": (["purge-expired", "--prefix", "session."], "need --config"),
     "missing config": (["stats", "--config", "{tmp}/missing.ini"], "cannot read"),
     "unknown setting": (
         ["stats", "--config", "{tmp}/unknown.ini"],
