@@ -17,16 +17,17 @@ from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from .exceptions import ConfigurationError, ServerUnavailable
-from .manager import MongoManager
+from .manager import BaseManager
 
 __all__ = ["OutagePolicy", "adapter_store"]
 
 log = logging.getLogger("mongo_session_backends")
 
-_MANAGER_OPTIONS = frozenset(inspect.signature(MongoManager).parameters)
+_MANAGER_OPTIONS = frozenset(inspect.signature(BaseManager).parameters)
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseManager)
 
 
 class OutagePolicy:
@@ -60,13 +61,14 @@ class OutagePolicy:
 
 def adapter_store(
     adapter: str,
-    manager: MongoManager | None,
+    manager: M | None,
     options: Mapping[str, Any],
     prefix: str,
     *,
+    kind: type[M],
     lifetime: str | None = None,
-    build: Callable[[dict[str, Any]], MongoManager] | None = None,
-) -> MongoManager:
+    build: Callable[[dict[str, Any]], M] | None = None,
+) -> M:
     """The store of an adapter: ``manager`` (or one built from ``options``) under ``prefix``.
 
     :param adapter: the adapter's name, for messages.
@@ -74,11 +76,13 @@ def adapter_store(
         ``prefix`` nests under it.
     :param options: manager options; refused together with ``manager``, so
         no option is silently ignored.
+    :param kind: the manager class the adapter runs on
+        (:class:`~mongo_session_backends.MongoManager` or
+        :class:`~mongo_session_backends.AsyncMongoManager`).
     :param lifetime: the adapter's own lifetime option, if it has one; then
         the manager option ``expires`` is refused in favour of it, except
         with ``cleanup="cosmos"``, where it sets the Cosmos DB TTL.
-    :param build: makes the manager from ``options``. Default
-        :class:`~mongo_session_backends.MongoManager`.
+    :param build: makes the manager from ``options``. Default ``kind``.
     :raises ConfigurationError: for a conflict between the arguments.
     """
     unknown = sorted(set(options) - _MANAGER_OPTIONS)
@@ -102,8 +106,8 @@ def adapter_store(
                 f"pass either manager or manager options ({names}) to the {adapter} adapter, "
                 "not both: options of a shared manager are set where it is made"
             )
-        if not isinstance(manager, MongoManager):
-            raise ConfigurationError("manager must be a MongoManager")
+        if not isinstance(manager, kind):
+            raise ConfigurationError(f"manager must be a {kind.__name__}")
         return manager.with_prefix(prefix)
-    made = build(dict(options)) if build is not None else MongoManager(**options)
+    made = build(dict(options)) if build is not None else kind(**options)
     return made.with_prefix(prefix)

@@ -166,7 +166,9 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
         self._policy = OutagePolicy("beaker", adapter.get("empty_on_outage", False))
         # The length makes the prefix exact: namespace "a:b" cannot see "a".
         prefix = f"beaker:{len(namespace)}:{namespace}:"
-        self.store = adapter_store("beaker", manager, base, prefix, build=shared_manager)
+        self.store = adapter_store(
+            "beaker", manager, base, prefix, kind=MongoManager, build=shared_manager
+        )
 
     @property
     def empty_on_outage(self) -> bool:

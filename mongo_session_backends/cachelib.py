@@ -69,7 +69,12 @@ class MongoDBCache(BaseCache):
         self.ignore_delete_many_errors = ignore_delete_many_errors
         #: The manager's view under ``key_prefix``: every command goes through it.
         self.store = adapter_store(
-            "cachelib", manager, manager_options, self.key_prefix, lifetime="default_timeout"
+            "cachelib",
+            manager,
+            manager_options,
+            self.key_prefix,
+            kind=MongoManager,
+            lifetime="default_timeout",
         )
         self._policy = OutagePolicy("cache", tolerate=True)
         self._serializer: Serializer | None = None

@@ -386,7 +386,12 @@ class MongoSessionFactory:
         #: What a session does while MongoDB is down (``empty_on_outage``).
         self.policy = OutagePolicy("session", o["empty_on_outage"])
         self.store = adapter_store(
-            "pyramid", manager, manager_options, o["key_prefix"], lifetime="timeout"
+            "pyramid",
+            manager,
+            manager_options,
+            o["key_prefix"],
+            kind=MongoManager,
+            lifetime="timeout",
         )
         self.serializer = self.store.serializer
         self._profile = CookieProfile(
