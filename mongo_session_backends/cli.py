@@ -567,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "config", None) is None and (args.section or args.prefix):
+    if args.command != "demo" and args.config is None and (args.section or args.prefix):
         parser.error("--section and --prefix need --config")
     handlers: dict[str, Callable[[argparse.Namespace, MakeManager], int]] = {
         "demo": _demo,
