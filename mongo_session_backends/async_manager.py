@@ -96,9 +96,7 @@ class AsyncMongoManager(BaseManager):
             client = self._conn.loops.get(loop)
             if client is None:
                 client = self._client_for(loop)
-            collection: AsyncCollection[dict[str, Any]] = client[self.database_name][
-                self.collection_name
-            ]
+            collection: AsyncCollection[dict[str, Any]] = self._collection_of(client)
             return collection
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> Any:

@@ -159,6 +159,7 @@ MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "id_secret": as_secret,
     "incr_mode": as_str,
     "prefix": as_str,
+    "read_preference": as_str,
     "on_error": _callable,
     "clock": _callable,
 }

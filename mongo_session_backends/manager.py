@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
 import pymongo
-from pymongo import MongoClient
+from pymongo import MongoClient, ReadPreference
 from pymongo.collection import Collection
+from pymongo.read_preferences import _ServerMode
 
 from .codec import FAR_FUTURE, MAX_TIMEOUT, Cleanup, utcnow
 from .connection import (
@@ -45,6 +46,15 @@ from .serializers import Serializer
 
 if TYPE_CHECKING:
     from .async_manager import AsyncMongoManager
+
+#: The read preferences a manager may be given, by their MongoDB names.
+READ_PREFERENCES: dict[str, _ServerMode] = {
+    "primary": ReadPreference.PRIMARY,
+    "primaryPreferred": ReadPreference.PRIMARY_PREFERRED,
+    "secondary": ReadPreference.SECONDARY,
+    "secondaryPreferred": ReadPreference.SECONDARY_PREFERRED,
+    "nearest": ReadPreference.NEAREST,
+}
 
 __all__ = ["FAR_FUTURE", "MAX_TIMEOUT", "BaseManager", "MongoManager", "mask_uri", "utcnow"]
 
@@ -143,6 +153,7 @@ class BaseManager:
         clock: Callable[[], dt.datetime] = utcnow,
         prefix: str = "",
         incr_mode: Literal["find_and_modify", "update_and_read"] = "find_and_modify",
+        read_preference: str = "primary",
     ) -> None:
         if isinstance(client, str):
             if uri is not None:
@@ -162,6 +173,12 @@ class BaseManager:
         self.database_name = database_name or _uri_database(self.uri) or "sessions"
         self.collection_name = collection
         self.on_error = on_error
+        if read_preference not in READ_PREFERENCES:
+            raise ConfigurationError(
+                f"read_preference must be one of {', '.join(READ_PREFERENCES)}"
+            )
+        #: Reads go to the primary unless a pure cache opts in to another mode.
+        self.read_preference = READ_PREFERENCES[read_preference]
         self._core = Core(
             expires=expires, expires_key=expires_key, id_field=id_field,
             expire_after_seconds=expire_after_seconds, cleanup=cleanup, serializer=serializer,
@@ -196,6 +213,15 @@ class BaseManager:
             f"{type(self).__name__}(uri={mask_uri(self.uri)!r}, "
             f"database_name={self.database_name!r}, collection={self.collection_name!r})"
         )
+
+    def _collection_of(self, client: Any) -> Any:
+        """The manager's collection on ``client``, with the manager's read preference.
+
+        The client's or URI's own read preference is not used: a session
+        must read its own last write, so reads go to the primary by default.
+        """
+        database = client.get_database(self.database_name)
+        return database.get_collection(self.collection_name, read_preference=self.read_preference)
 
     # The options that decide what is stored, as attributes.
 
@@ -354,6 +380,12 @@ class MongoManager(BaseManager):
         commands, for servers whose ``findAndModify`` scans (such as the
         embedded test server); the total is exact, but the returned value may
         include increments other clients made in between.
+    :param read_preference: where reads go: ``"primary"`` (default), or
+        ``"primaryPreferred"``, ``"secondary"``, ``"secondaryPreferred"``,
+        ``"nearest"`` for a pure cache that tolerates stale reads. The
+        client's and the URI's own read preference are not used, so a
+        session always reads its own last write. Sessions should keep the
+        default.
     """
 
     # -- connection -------------------------------------------------------
@@ -375,9 +407,7 @@ class MongoManager(BaseManager):
                     conn.client = new_client(self.uri, self._options, self.client_class)
                 conn.pid = os.getpid()
                 conn.prepared.reset()
-            collection: Collection[dict[str, Any]] = conn.client[self.database_name][
-                self.collection_name
-            ]
+            collection: Collection[dict[str, Any]] = self._collection_of(conn.client)
             return collection
 
     def _run(self, plan: Plan[R]) -> R:

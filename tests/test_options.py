@@ -324,6 +324,15 @@ def check_incr_mode(env: Env, form: str) -> None:
     assert t.store.incr("n") == 1 and t.store.incr("n") == 2
 
 
+def check_read_preference(env: Env, form: str) -> None:
+    t = env.build(form, {"read_preference": "secondaryPreferred"})
+    t.write("k", {"v": 1})
+    assert t.store.read_preference.mongos_mode == "secondaryPreferred"
+    uri = base_uri(env.uri) + "/" + env.database + "?readPreference=nearest"
+    default = env.build(form, {"uri": uri})
+    assert default.store.read_preference.mongos_mode == "primary"  # the URI's is not used
+
+
 def check_client(env: Env, form: str) -> None:
     client: MongoClient[Any] = MongoClient(env.uri, tz_aware=True)
     try:
@@ -488,6 +497,7 @@ TABLE: list[tuple[str, list[str], Callable[..., None]]] = [
     ("id_secret", ALL_FORMS, check_hash_ids),
     ("prefix", ALL_FORMS, check_prefix),
     ("incr_mode", ALL_FORMS, check_incr_mode),
+    ("read_preference", ALL_FORMS, check_read_preference),
     ("clock", ["manager", "cachelib", "beaker", "pyramid"], check_clock),
     # cachelib
     ("default_timeout", ["cachelib"], check_default_timeout),
