@@ -16,7 +16,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
@@ -408,16 +408,18 @@ def _manager(args: argparse.Namespace) -> MongoManager:
     # Maintenance may scan a large collection: a bounded wait for the server,
     # no limit on the work itself.
     wait = int(args.timeout * 1000)
+    timeouts = {"serverSelectionTimeoutMS": wait, "connectTimeoutMS": wait, "socketTimeoutMS": 0}
     given = {f"connection_options.{name}": value for name, value in args.connection_option}
-    connection = {
-        **options.get("connection_options", {}),
-        "serverSelectionTimeoutMS": wait,
-        "connectTimeoutMS": wait,
-        "socketTimeoutMS": 0,
-        **manager_options(given)[0].get("connection_options", {}),
-    }
+    connection = _overlay(options.get("connection_options", {}), timeouts)
+    connection = _overlay(connection, manager_options(given)[0].get("connection_options", {}))
     options["connection_options"] = connection
     return MongoManager(**options)
+
+
+def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``over``, option names compared without case as pymongo does."""
+    names = {name.lower() for name in over}
+    return {**{k: v for k, v in base.items() if k.lower() not in names}, **over}
 
 
 # -- output -------------------------------------------------------------

@@ -7,9 +7,9 @@ from typing import Any, NamedTuple, cast
 
 from pymongo.collection import Collection
 
-from .exceptions import ConfigurationError, IndexConflict
+from .exceptions import ConfigurationError
 
-__all__ = ["Difference", "collection_stats", "differences", "ensure_indexes", "purge_expired"]
+__all__ = ["Difference", "collection_stats", "differences", "purge_expired"]
 
 
 class Difference(NamedTuple):
@@ -58,40 +58,6 @@ def differences(
         if options.get("unique") and not index.get("unique"):
             found.append(Difference("conflict", field, options, index["name"]))
     return found
-
-
-def ensure_indexes(
-    collection: Collection[Any],
-    wanted: Iterable[tuple[str, dict[str, Any]]],
-    progress: Callable[[str], Any] | None = None,
-) -> list[str]:
-    """Create missing indexes and fix TTL periods; return what was done.
-
-    :param progress: called with a description of each change before it is
-        made (building an index on a large collection takes a while).
-        Default ``None``.
-
-    Raises :class:`~mongo_session_backends.IndexConflict` for an index that
-    cannot be fixed in place, naming it.
-    """
-    done = []
-    for diff in differences(collection.list_indexes(), wanted):
-        if diff.kind == "conflict":
-            raise IndexConflict(diff.describe())
-        if diff.kind == "missing":
-            if progress is not None:
-                progress(f"creating index on {diff.field}")
-            collection.create_index(diff.field, **diff.options)
-            done.append(f"created index on {diff.field}")
-        else:
-            ttl = diff.options["expireAfterSeconds"]
-            if progress is not None:
-                progress(f"setting expireAfterSeconds={ttl} on index {diff.name!r}")
-            collection.database.command(
-                "collMod", collection.name, index={"name": diff.name, "expireAfterSeconds": ttl}
-            )
-            done.append(f"set expireAfterSeconds={ttl} on index {diff.name!r} (was {diff.actual})")
-    return done
 
 
 def _document_sizes(batch: bytes) -> Iterator[int]:

@@ -473,6 +473,40 @@ def test_the_command_line_overrides_the_config(
     assert stats["index_problems"] == ["missing index on ns", "missing index on sid"]
 
 
+def test_connection_options_override_without_regard_to_case(
+    tmp_path: Path, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    built: list[dict[str, Any]] = []
+
+    def recording(**options: Any) -> MongoManager:
+        built.append(options)
+        return MongoManager(**options)
+
+    monkeypatch.setattr(cli, "MongoManager", recording)
+    path = _ini(tmp_path / "app.ini", f"""
+[app:main]
+mongo_sessions.uri = {mongodb_uri}
+mongo_sessions.connection_options.appname = myapp
+mongo_sessions.connection_options.sockettimeoutms = 10000
+mongo_sessions.connection_options.serverselectiontimeoutms = 30000
+""")  # fmt: skip
+    argv = [
+        "stats",
+        "--config",
+        path,
+        "--timeout",
+        "2",
+        "--connection-option",
+        "socketTimeoutMS=7000",
+    ]
+    assert main(argv) == 0
+    (options,) = built
+    shown = {name: str(value) for name, value in options["connection_options"].items()}
+    assert shown == {"appname": "myapp", "serverSelectionTimeoutMS": "2000",
+                     "connectTimeoutMS": "2000", "socketTimeoutMS": "7000"}  # fmt: skip
+
+
 def test_config_prefix_and_section_are_chosen_explicitly(
     tmp_path: Path, mongodb_uri: str, database_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
