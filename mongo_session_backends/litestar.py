@@ -1,0 +1,260 @@
+"""Litestar adapter: :class:`MongoDBStore`, a Litestar ``NamespacedStore`` on MongoDB.
+
+Register it the way Litestar registers any store, by name::
+
+    app = Litestar(
+        route_handlers=[...],
+        middleware=[ServerSideSessionConfig().middleware],
+        stores={"sessions": MongoDBStore("mongodb://localhost:27017/myapp")},
+    )
+
+It serves Litestar's server-side sessions (store ``"sessions"``), the
+response cache (``"response_cache"``) and the rate limiter
+(``"rate_limit"``), and anything else that asks the app for a store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from litestar.stores.base import NamespacedStore
+
+from .adapter import adapter_store
+from .async_manager import AsyncMongoManager
+from .codec import NS
+from .core import Call, Core, Plan
+from .exceptions import ConfigurationError, SerializationError
+from .manager import FAR_FUTURE
+from .serializers import NativeSerializer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["MongoDBStore"]
+
+#: Every Litestar entry's key starts with this, under the manager's own prefix.
+PREFIX = "litestar:"
+#: Ends a namespace path. Each segment starts with a digit, so no key of a
+#: namespace can look like an entry of a namespace nested in it.
+END = "/"
+#: Litestar's values are bytes: stored as BSON binary, whatever the manager's serializer.
+BYTES = NativeSerializer()
+#: Litestar counts expiry in whole seconds: a renewal that adds less is skipped.
+RESOLUTION = dt.timedelta(seconds=1)
+
+
+def _clear_tree(core: Core, path: str) -> Plan[int]:
+    """Delete the entries of every namespace whose path starts with ``path``."""
+    tree = {NS: {"$regex": "^" + re.escape(path)}}
+    result = yield Call("delete_many", (tree,))
+    return int(result.deleted_count)
+
+
+class _Shared:
+    """The manager a store and the namespaces made from it share.
+
+    A manager the store made is closed at the end of the app's lifespan and
+    replaced by a fresh one, which connects when next used (the next
+    lifespan, such as the next ``with TestClient(app)``). A manager given to
+    the store is never closed here.
+    """
+
+    def __init__(self, manager: AsyncMongoManager | None, options: dict[str, Any]) -> None:
+        self.made = manager is None
+        self.options = options
+        self.manager = self._store(manager)
+
+    def _store(self, manager: AsyncMongoManager | None) -> AsyncMongoManager:
+        return adapter_store(
+            "Litestar",
+            manager,
+            self.options,
+            PREFIX,
+            kind=AsyncMongoManager,
+            lifetime="expires_in",
+        )
+
+    async def close(self) -> None:
+        if self.made:
+            closing, self.manager = self.manager, self._store(None)
+            await closing.aclose()
+
+
+class MongoDBStore(NamespacedStore):
+    """A Litestar store in MongoDB, on an :class:`~mongo_session_backends.AsyncMongoManager`.
+
+    :param manager: an :class:`~mongo_session_backends.AsyncMongoManager` to
+        share; its prefix is kept and the store's entries nest under it. It
+        is never closed by the store. Default: one made from
+        ``manager_options`` and closed at the end of the app's lifespan.
+    :param namespace: the namespace of this store's keys. Default
+        ``"LITESTAR"``, as Litestar's ``RedisStore``. ``None`` puts the
+        keys at the root of every Litestar namespace in the collection, so
+        :meth:`delete_all` then deletes them all.
+    :param manager_options: keyword arguments for
+        :class:`~mongo_session_backends.AsyncMongoManager` (``uri``,
+        ``database_name``, ``collection``, ``connection_options``,
+        ``encryption_keys`` ...). Refused together with ``manager``.
+        ``expires`` does not apply (each ``set`` gives its own
+        ``expires_in``), nor does ``serializer``: Litestar's values are bytes
+        and are stored as BSON binary.
+
+    Keys are ``str``. Values are ``bytes``; a ``str`` value is stored as
+    its UTF-8 encoding, as Litestar's own stores do. Expiry is judged by
+    the manager's clock. :meth:`get`, :meth:`set`, :meth:`delete`,
+    :meth:`exists` and :meth:`expires_in` are one command each; ``get`` with
+    ``renew_for`` is two when it extends the expiry (a read, then an update
+    of the expiry alone).
+
+    While MongoDB is unreachable every operation raises
+    :class:`~mongo_session_backends.ServerUnavailable` after the client's
+    server selection timeout, as Litestar's Redis store raises Redis's
+    errors; in a request that is a 500 response.
+    """
+
+    __slots__ = ("_base", "_shared", "_suffix", "_view", "path")
+
+    def __init__(
+        self,
+        manager: AsyncMongoManager | None = None,
+        *,
+        namespace: str | None = "LITESTAR",
+        **manager_options: Any,
+    ) -> None:
+        for name in ("serializer", "serializer_secret"):
+            if name in manager_options:
+                raise ConfigurationError(
+                    f"{name} does not apply to the Litestar adapter: "
+                    "Litestar's values are bytes, stored as BSON binary"
+                )
+        self._shared = _Shared(manager, manager_options)
+        self._set_path(() if namespace is None else (_checked(namespace),))
+
+    def _set_path(self, path: tuple[str, ...]) -> None:
+        #: The namespaces from the outermost to this store's own.
+        self.path = path
+        self.namespace: str | None = "_".join(path) or None  # as RedisStore names it
+        # Each segment carries its length, so "a" then "b" differs from "a_b" or "ab".
+        self._suffix = "".join(f"{len(name)}:{name}" for name in path) + END
+        self._base: AsyncMongoManager | None = None
+        self._view: AsyncMongoManager | None = None
+
+    @property
+    def manager(self) -> AsyncMongoManager:
+        """The manager's view for this namespace: every command goes through it."""
+        base = self._shared.manager
+        if self._view is None or self._base is not base:
+            self._base, self._view = base, base.with_prefix(self._suffix)
+        return self._view
+
+    def __repr__(self) -> str:
+        return f"MongoDBStore(namespace={self.namespace!r}, manager={self._shared.manager!r})"
+
+    def with_namespace(self, namespace: str) -> Self:
+        """Return a store for ``namespace`` nested in this one, on the same manager.
+
+        :meth:`delete_all` on this store deletes the nested store's entries
+        too; every other operation is isolated between namespaces.
+        """
+        child = object.__new__(type(self))
+        child._shared = self._shared
+        child._set_path((*self.path, _checked(namespace)))
+        return child
+
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | dt.timedelta | None = None
+    ) -> None:
+        """Store ``value`` under ``key``.
+
+        :param expires_in: seconds or a ``timedelta`` until the entry
+            expires. Default ``None``: never; ``0`` means never too, as in
+            Litestar's ``MemoryStore``.
+        """
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif isinstance(value, (bytearray, memoryview)):
+            value = bytes(value)
+        elif not isinstance(value, bytes):
+            raise SerializationError(
+                f"Litestar store values are bytes or str, not {type(value).__name__}"
+            )
+        await self.manager.set(key, value, expires_in or 0, serializer=BYTES)
+
+    async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
+        """Return the live value under ``key``, else ``None``.
+
+        :param renew_for: seconds or a ``timedelta``: give an entry that was
+            set with an expiry a new one, ``renew_for`` from now. An entry
+            without expiry keeps it. Default ``None``: no renewal. A renewal
+            that would extend the expiry by less than a second is skipped.
+        """
+        manager = self.manager
+        entry = await manager.get_entry(key, serializer=BYTES)
+        if entry is None:
+            return None
+        value, expiry = entry
+        if renew_for and expiry != FAR_FUTURE:
+            if not isinstance(renew_for, dt.timedelta):
+                renew_for = dt.timedelta(seconds=renew_for)
+            if manager.clock() + renew_for - expiry >= RESOLUTION:
+                await manager.touch(key, renew_for)
+        return value if isinstance(value, bytes) else None
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``; nothing happens if it is missing."""
+        await self.manager.delete(key)
+
+    async def delete_all(self) -> None:
+        """Delete every entry of this namespace and of the namespaces nested in it.
+
+        One command. Other namespaces, and other adapters' entries in the
+        same collection, are left alone. Unavailable with ``hash_ids``,
+        which hides the namespaces.
+        """
+        manager = self.manager
+        if manager._core.hasher is not None:
+            raise ConfigurationError(
+                "delete_all cannot find the nested namespaces when hash_ids is on"
+            )
+        path = manager.prefix[: -len(END)]
+        await manager._run(_clear_tree(manager._core, path))
+
+    async def exists(self, key: str) -> bool:
+        """Return whether a live entry is stored under ``key``."""
+        return await self.manager.has(key, serializer=BYTES)
+
+    async def expires_in(self, key: str) -> int | None:
+        """Return the whole seconds until ``key`` expires.
+
+        ``None`` if it is missing or expired, ``-1`` if it never expires (as
+        every built-in Litestar store answers).
+        """
+        manager = self.manager
+        entry = await manager.get_entry(key, serializer=BYTES)
+        if entry is None:
+            return None
+        expiry = entry[1]
+        if expiry == FAR_FUTURE:
+            return -1
+        return int((expiry - manager.clock()).total_seconds())
+
+    async def __aenter__(self) -> None:
+        """Start of the app's lifespan: nothing to do, the manager connects on first use."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        """End of the app's lifespan: close the manager if this store made it."""
+        await self._shared.close()
+
+
+def _checked(namespace: Any) -> str:
+    if not isinstance(namespace, str):
+        raise ConfigurationError(f"a namespace must be a str, not {type(namespace).__name__}")
+    return namespace
