@@ -28,6 +28,7 @@ from .serializers import Serializer, get_serializer
 
 __all__ = [
     "FAR_FUTURE",
+    "FROM_VALUE",
     "MAX_TIMEOUT",
     "Codec",
     "Timeout",
@@ -43,6 +44,15 @@ MAX_TIMEOUT = 10**11
 VALUE = "value"
 NS = "ns"
 OWNER = "owner"  # the holder of a creation lock
+USER = "user"  # the owner of a session (its user id, or an HMAC of it)
+HANDLE = "handle"  # an opaque name of a session, safe to show its owner
+CREATED = "created"
+WRITTEN = "written"
+REVOKED = "revoked"
+#: The fields the manager writes besides the id and the expiry.
+RESERVED = frozenset({VALUE, NS, OWNER, USER, HANDLE, CREATED, WRITTEN, REVOKED})
+#: The owner of a write is found in the value (a session dict) under ``owner_key``.
+FROM_VALUE: Any = object()
 MAX_DOCUMENT = 16 * 1024 * 1024
 MAX_ID_BYTES = 1000  # older index-key limits; longer ids are hashed
 UNREADABLE: Any = object()
@@ -83,7 +93,7 @@ def _check_fields(id_field: Any, expires_key: Any, cleanup: str) -> None:
         plain = isinstance(value, str) and value and not value.startswith("$")
         if not plain or "." in value or "\x00" in value:
             raise ConfigurationError(f"{name} must be a plain, non-empty field name")
-    reserved = {VALUE, NS, OWNER, *(["_ts"] if cleanup == "cosmos" else [])}
+    reserved = {*RESERVED, *(["_ts"] if cleanup == "cosmos" else [])}
     if id_field in reserved or expires_key in reserved | {"_id"}:
         taken = ", ".join(sorted(reserved))
         raise ConfigurationError(
@@ -117,6 +127,7 @@ class Codec:
         clock: Callable[[], dt.datetime] = utcnow,
         prefix: str = "",
         incr_mode: Literal["find_and_modify", "update_and_read"] = "find_and_modify",
+        owner_key: str | None = None,
     ) -> None:
         if cleanup not in ("ttl", "cosmos", "none"):
             raise ConfigurationError("cleanup must be 'ttl', 'cosmos' or 'none'")
@@ -136,6 +147,9 @@ class Codec:
             raise ConfigurationError("incr_mode must be 'find_and_modify' or 'update_and_read'")
         if not callable(clock):
             raise ConfigurationError("clock must be a callable")
+        if owner_key is not None and (not isinstance(owner_key, str) or not owner_key):
+            raise ConfigurationError("owner_key must be a non-empty session key, or None")
+        self.owner_key = owner_key
         self.incr_mode = incr_mode
         self.expires_key = expires_key
         self.id_field = id_field
@@ -245,9 +259,12 @@ class Codec:
 
         Reads look documents up by id alone, the cheapest query on every
         server, and apply the expiry here with the same clock a filter
-        would use. A missing or malformed expiry counts as expired.
+        would use. A missing or malformed expiry counts as expired, and a
+        revoked session as gone.
         """
-        expires = None if doc is None else aware(doc.get(self.expires_key))
+        if doc is None or doc.get(REVOKED):
+            return None
+        expires = aware(doc.get(self.expires_key))
         if isinstance(expires, dt.datetime) and expires > now:
             return expires
         return None
@@ -272,6 +289,58 @@ class Codec:
             query[self.expires_key] = {"$gt": now}
         return query
 
+    # -- owners ---------------------------------------------------------------------
+
+    def owner_of(self, value: Any, owner: Any) -> Any:
+        """The owner of a write: ``owner``, or the value's ``owner_key`` entry.
+
+        Returns a string, ``None`` for a session with no owner, or
+        :data:`FROM_VALUE` when the value is opaque (bytes a framework
+        encoded) and the stored owner must be kept as it is.
+        """
+        if owner is not FROM_VALUE:
+            return None if owner is None else str(owner)
+        if self.owner_key is None:
+            return None
+        if isinstance(value, Mapping):
+            found = value.get(self.owner_key)
+            return None if found is None else str(found)
+        return FROM_VALUE
+
+    def user(self, owner: Any) -> str:
+        """The stored form of ``owner``: an HMAC of it when ids are hashed."""
+        text = str(owner)
+        return self.hasher("user:" + text) if self.hasher is not None else text
+
+    def handle(self, _id: str) -> str:
+        """An opaque name for a session: it reveals nothing of the session id."""
+        return hashlib.sha256(b"handle:" + _id.encode("utf-8")).hexdigest()[:32]
+
+    def owned_write(
+        self, doc: dict[str, Any], owner: Any, now: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """The pipeline update that writes ``doc`` for a session with an owner.
+
+        Sets the owner, the handle and the time written, keeps the time
+        created, and, for an opaque value (``owner`` is :data:`FROM_VALUE`),
+        keeps the stored owner. Values are ``$literal`` so that nothing in
+        them is read as an expression.
+        """
+        fields: dict[str, Any] = {k: {"$literal": v} for k, v in doc.items() if k != self.id_field}
+        fields[WRITTEN] = now
+        fields[CREATED] = {"$ifNull": ["$" + CREATED, now]}
+        stages: list[dict[str, Any]] = [{"$set": fields}]
+        if owner is None:
+            stages.append({"$unset": [USER, HANDLE]})
+        elif owner is not FROM_VALUE:
+            fields[USER] = self.user(owner)
+            fields[HANDLE] = self.handle(doc[self.id_field])
+        return stages
+
+    def owner_query(self, owner: Any) -> dict[str, Any]:
+        """This prefix's sessions of ``owner`` (on the owner index)."""
+        return {USER: self.user(owner), NS: self.ns}
+
     def wanted_indexes(self) -> list[tuple[str, dict[str, Any]]]:
         """The single-field indexes the collection needs, with their options."""
         wanted: list[tuple[str, dict[str, Any]]] = [(NS, {})]
@@ -281,6 +350,9 @@ class Codec:
             wanted.append(("_ts", {"expireAfterSeconds": int(self.expires)}))
         if self.id_field != "_id":
             wanted.append((self.id_field, {"unique": True}))
+        if self.owner_key is not None:
+            # Sessions without an owner are not in this index: they cost nothing.
+            wanted.append((USER, {"partialFilterExpression": {USER: {"$type": "string"}}}))
         return wanted
 
     def incr_update(self, delta: int, timeout: Timeout, now: dt.datetime) -> list[Any]:

@@ -160,6 +160,7 @@ MANAGER_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "incr_mode": as_str,
     "prefix": as_str,
     "read_preference": as_str,
+    "owner_key": as_str,
     "on_error": _callable,
     "clock": _callable,
 }

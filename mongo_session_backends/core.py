@@ -26,7 +26,22 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
-from .codec import MAX_DOCUMENT, NS, OWNER, UNREADABLE, VALUE, Codec, Timeout
+from .codec import (
+    CREATED,
+    FROM_VALUE,
+    HANDLE,
+    MAX_DOCUMENT,
+    NS,
+    OWNER,
+    REVOKED,
+    UNREADABLE,
+    USER,
+    VALUE,
+    WRITTEN,
+    Codec,
+    Timeout,
+    aware,
+)
 from .connection import translate
 from .exceptions import (
     ConfigurationError,
@@ -48,6 +63,8 @@ DRIVER_ERRORS = (PyMongoError, InvalidDocument, UnicodeEncodeError, OverflowErro
 BATCH = 500  # long $in lists are sent in batches
 _NOT_NUMBER_CODES = {14, 16554}
 _INT64 = (-(2**63), 2**63)
+#: A revoked session keeps its id and expiry, and loses its value and owner.
+_REVOKE = [{"$set": {REVOKED: True}}, {"$unset": [VALUE, USER, HANDLE]}]
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,7 @@ class Core(Codec):
         *,
         serializer: Serializer | None = None,
         only_if_live: bool = False,
+        owner: Any = FROM_VALUE,
     ) -> Plan[bool]:
         """Store ``value`` under ``key``; return whether it was written.
 
@@ -196,15 +214,37 @@ class Core(Codec):
             ``expires``; ``0`` for never (also over a finite expiry).
         :param only_if_live: write only over a live entry, never create one
             (so a late write cannot resurrect a deleted session).
+        :param owner: the user id that owns this session, ``None`` for none.
+            Default: the value's ``owner_key`` entry when the manager has an
+            ``owner_key`` (an opaque value keeps the stored owner). A session
+            with an owner is written in the same single command with its
+            owner, and a revoked one is never written again: the result is
+            then ``False``.
         """
         _id = self.id(key)
         now = self.now()
         doc = self.document(_id, value, timeout, now, serializer)
+        who = self.owner_of(value, owner)
+        if who is not None:
+            return (yield from self._owned_set(doc, who, now, only_if_live))
         if only_if_live:
             result = yield Call("replace_one", (self.live(_id, now), doc))
             return bool(result.matched_count == 1)
         yield Call("replace_one", (self.by_id(_id), doc), {"upsert": True})
         return True
+
+    def _owned_set(
+        self, doc: dict[str, Any], who: Any, now: dt.datetime, only_if_live: bool
+    ) -> Plan[bool]:
+        _id = doc[self.id_field]
+        query = self.live(_id, now) if only_if_live else self.by_id(_id)
+        query[REVOKED] = {"$ne": True}
+        update = self.owned_write(doc, who, now)
+        try:
+            result = yield Call("update_one", (query, update), {"upsert": not only_if_live})
+        except DuplicateKeyError:  # the id holds a revoked session: it stays revoked
+            return False
+        return bool(result.matched_count == 1 or result.upserted_id is not None)
 
     def set_many(
         self,
@@ -240,6 +280,7 @@ class Core(Codec):
         timeout: Timeout = None,
         *,
         serializer: Serializer | None = None,
+        owner: Any = FROM_VALUE,
     ) -> Plan[bool]:
         """Store ``value`` only if no live, readable entry exists; atomic.
 
@@ -247,10 +288,17 @@ class Core(Codec):
         read (for instance, encrypted with a key since removed). Returns
         whether it was stored. One command when the key is free; when a live
         entry holds it, one more reads that entry to check it is readable.
+
+        :param owner: as for :meth:`set`.
         """
         _id = self.id(key)
         now = self.now()
         doc = self.document(_id, value, timeout, now, serializer)
+        who = self.owner_of(value, owner)
+        if who is not None and who is not FROM_VALUE:
+            doc.update({USER: self.user(who), HANDLE: self.handle(_id)})
+        if self.owner_key is not None:
+            doc.update({CREATED: now, WRITTEN: now})
         if (yield from self.insert_if_absent(doc, now)):
             return True
         return (yield from self.replace_unreadable(doc, now, serializer))
@@ -436,6 +484,69 @@ class Core(Codec):
         query = {self.id_field: "lock:" + self.id(key), OWNER: token}
         result = yield Call("delete_one", (query,))
         return bool(result.deleted_count == 1)
+
+    # -- owners -------------------------------------------------------------------
+
+    def set_owner(self, key: str | bytes, owner: Any) -> Plan[bool]:
+        """Record ``owner`` (``None``: no owner) on the live session under ``key``.
+
+        For stores whose values the framework encodes (bytes), so the owner
+        cannot be read from them: call it at login. Later writes keep it.
+        Returns whether a live session was found.
+        """
+        _id = self.id(key)
+        query = self.live(_id, self.now())
+        query[REVOKED] = {"$ne": True}
+        if owner is None:
+            update: dict[str, Any] = {"$unset": {USER: "", HANDLE: ""}}
+        else:
+            update = {"$set": {USER: self.user(owner), HANDLE: self.handle(_id)}}
+        result = yield Call("update_one", (query, update))
+        return bool(result.matched_count == 1)
+
+    def sessions(self, owner: Any) -> Plan[list[dict[str, Any]]]:
+        """Return the live sessions of ``owner`` under this prefix, one indexed command.
+
+        Each is a dict: ``handle`` (an opaque name to pass to
+        :meth:`revoke_handle`, which reveals nothing of the session id),
+        ``created``, ``written`` (last written) and ``expires``, aware UTC
+        datetimes.
+        """
+        query = self.owner_query(owner)
+        query[self.expires_key] = {"$gt": self.now()}
+        fields = {HANDLE: True, CREATED: True, WRITTEN: True, self.expires_key: True}
+        docs = yield Call("find", (query, fields), many=True)
+        return [
+            {
+                "handle": d.get(HANDLE),
+                "created": aware(d.get(CREATED)),
+                "written": aware(d.get(WRITTEN)),
+                "expires": aware(d.get(self.expires_key)),
+            }
+            for d in docs
+        ]
+
+    def revoke(self, owner: Any, *, keep: str | bytes | None = None) -> Plan[int]:
+        """End every session of ``owner`` under this prefix but ``keep``; return how many.
+
+        One indexed command. A revoked session reads as missing and is never
+        written again, even by a request that loaded it before (its write
+        returns ``False``); it stays as a small marker until it expires.
+
+        :param keep: the key of a session to leave alone (the current one).
+        """
+        query = self.owner_query(owner)
+        if keep is not None:
+            query[self.id_field] = {"$ne": self.id(keep)}
+        result = yield Call("update_many", (query, _REVOKE))
+        return int(result.modified_count)
+
+    def revoke_handle(self, owner: Any, handle: str) -> Plan[bool]:
+        """End the session of ``owner`` named ``handle`` (from :meth:`sessions`)."""
+        query = self.owner_query(owner)
+        query[HANDLE] = handle
+        result = yield Call("update_one", (query, _REVOKE))
+        return bool(result.modified_count == 1)
 
     # -- the whole prefix ---------------------------------------------------------
 

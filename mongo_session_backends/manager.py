@@ -154,6 +154,7 @@ class BaseManager:
         prefix: str = "",
         incr_mode: Literal["find_and_modify", "update_and_read"] = "find_and_modify",
         read_preference: str = "primary",
+        owner_key: str | None = None,
     ) -> None:
         if isinstance(client, str):
             if uri is not None:
@@ -184,7 +185,7 @@ class BaseManager:
             expire_after_seconds=expire_after_seconds, cleanup=cleanup, serializer=serializer,
             serializer_secret=serializer_secret, encryption_keys=encryption_keys,
             hash_ids=hash_ids, id_secret=id_secret, clock=clock, prefix=prefix,
-            incr_mode=incr_mode,
+            incr_mode=incr_mode, owner_key=owner_key,
         )  # fmt: skip
         self._options = client_options(connection_options)
         self._own_client = client is None
@@ -258,6 +259,11 @@ class BaseManager:
         return self._core.cleanup
 
     @property
+    def owner_key(self) -> str | None:
+        """The session key that holds the user id, or ``None`` (see the class)."""
+        return self._core.owner_key
+
+    @property
     def incr_mode(self) -> Literal["find_and_modify", "update_and_read"]:
         """How :meth:`incr` runs (see the class)."""
         return self._core.incr_mode
@@ -285,6 +291,10 @@ class BaseManager:
     keys = operation(Core.keys)
     count = operation(Core.count)
     clear = operation(Core.clear)
+    set_owner = operation(Core.set_owner)
+    sessions = operation(Core.sessions)
+    revoke = operation(Core.revoke)
+    revoke_handle = operation(Core.revoke_handle)
 
     def _preparation(self) -> Plan[None]:
         """The plan that prepares the collection, reporting a failure as ``on_error`` says."""
@@ -386,6 +396,12 @@ class MongoManager(BaseManager):
         client's and the URI's own read preference are not used, so a
         session always reads its own last write. Sessions should keep the
         default.
+    :param owner_key: the session key that holds the logged-in user's id
+        (Flask-Login: ``"_user_id"``; Pyramid's ``SessionAuthenticationHelper``:
+        ``"auth.userid"``; Django: ``"_auth_user_id"``). When set, every
+        write of a session stores its owner in an indexed field in the same
+        command (an HMAC of it with ``hash_ids``), so :meth:`sessions` lists
+        and :meth:`revoke` ends every session of a user. Default ``None``.
     """
 
     # -- connection -------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Log out everywhere: sessions indexed by their owner, listed and revoked in one command."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from mongo_session_backends import AsyncMongoManager, MongoManager, generate_key
+
+SECRET = "an-id-secret-of-enough-length"
+
+
+@pytest.fixture
+def owned(manager_options: dict[str, Any]) -> MongoManager:
+    return MongoManager(owner_key="_user_id", **manager_options)
+
+
+def test_owner_is_stored_with_the_write(owned: MongoManager, collection: Any, counter: Any) -> None:
+    owned.set("warm", {})
+    counter.reset()
+    assert owned.set("s1", {"_user_id": "ada", "cart": [1]}, 60)
+    assert counter.commands == ["update"]  # one command, owner included
+    doc = collection.find_one({"_id": "s1"})
+    assert doc["user"] == "ada" and len(doc["handle"]) == 32 and "s1" not in doc["handle"]
+    assert doc["created"] == doc["written"]
+    assert owned.get("s1") == {"_user_id": "ada", "cart": [1]}
+    owned.set("anon", {"cart": []})
+    assert "user" not in collection.find_one({"_id": "anon"})
+    assert "user_1" in collection.index_information()
+
+
+def test_list_and_revoke(owned: MongoManager, clock: Any, counter: Any) -> None:
+    for sid in ("a", "b", "c"):
+        owned.set(sid, {"_user_id": "ada"}, 60)
+    owned.set("other", {"_user_id": "bob"}, 60)
+    counter.reset()
+    listed = owned.sessions("ada")
+    assert counter.commands == ["find"] and len(listed) == 3
+    assert {"handle", "created", "written", "expires"} <= set(listed[0])
+    counter.reset()
+    assert owned.revoke("ada", keep="a") == 2
+    assert counter.commands == ["update"]
+    assert owned.get("a") is not None and owned.get("b") is None and owned.get("c") is None
+    assert owned.get("other") is not None
+    assert [s["handle"] for s in owned.sessions("ada")] == [listed[0]["handle"]]
+    assert owned.revoke_handle("ada", listed[0]["handle"])
+    assert owned.get("a") is None and owned.sessions("ada") == []
+
+
+def test_revocation_sticks_against_a_late_write(owned: MongoManager) -> None:
+    owned.set("s", {"_user_id": "ada", "n": 1}, 60)
+    loaded = owned.get("s")  # a request in flight has read its session ...
+    owned.revoke("ada")  # ... the user logs out everywhere ...
+    loaded["n"] = 2
+    assert owned.set("s", loaded, 60) is False  # ... and its save does not bring it back
+    assert owned.get("s") is None
+    assert not owned.has("s") and owned.add("s", {"_user_id": "eve"}) is False
+    assert owned.set("s", loaded, 60, only_if_live=True) is False
+
+
+def test_owner_changes_move_the_session(owned: MongoManager) -> None:
+    owned.set("s", {"_user_id": "ada"}, 60)
+    owned.set("s", {}, 60)  # logout
+    assert owned.sessions("ada") == []
+    owned.set("s", {"_user_id": "bob"}, 60)  # login as another user
+    assert len(owned.sessions("bob")) == 1 and owned.sessions("ada") == []
+
+
+def test_hashed_owners(manager_options: dict[str, Any], collection: Any) -> None:
+    m = MongoManager(
+        owner_key="uid",
+        hash_ids=True,
+        id_secret=SECRET,
+        encryption_keys=[generate_key()],  # so the session data does not show it either
+        **manager_options,
+    )
+    m.set("s", {"uid": "ada@example.com"}, 60)
+    raw = str(list(collection.find()))
+    assert "ada@example.com" not in raw
+    assert len(m.sessions("ada@example.com")) == 1
+    assert m.revoke("ada@example.com") == 1 and m.get("s") is None
+
+
+def test_opaque_values_keep_their_owner(owned: MongoManager, collection: Any) -> None:
+    owned.set("s", b"framework-encoded", 60)
+    assert owned.set_owner("s", "ada")
+    owned.set("s", b"framework-encoded, changed", 60)
+    assert collection.find_one({"_id": "s"})["user"] == "ada"
+    assert owned.revoke("ada") == 1
+    assert owned.set("s", b"late write", 60) is False and owned.get("s") is None
+
+
+def test_prefixes_keep_owners_apart(owned: MongoManager) -> None:
+    app1, app2 = owned.with_prefix("app1:"), owned.with_prefix("app2:")
+    app1.set("s", {"_user_id": "ada"}, 60)
+    app2.set("s", {"_user_id": "ada"}, 60)
+    assert app1.revoke("ada") == 1 and app2.get("s") is not None
+
+
+@pytest.mark.slow
+def test_no_revoked_session_is_ever_read_again(owned: MongoManager) -> None:
+    revoked: set[str] = set()
+    lock = threading.Lock()
+    stop = time.monotonic() + 3
+    errors: list[str] = []
+
+    def writer(i: int) -> None:
+        n = 0
+        while time.monotonic() < stop:
+            sid = f"w{i}-{n % 20}"
+            value = owned.get(sid) or {"_user_id": f"u{n % 5}", "n": 0}
+            value["n"] += 1
+            owned.set(sid, value, 60)
+            with lock:
+                if sid in revoked and owned.get(sid) is not None:
+                    errors.append(sid)
+            n += 1
+
+    def revoker() -> None:
+        n = 0
+        sids = [f"w{i}-{k}" for i in range(8) for k in range(20)]
+        while time.monotonic() < stop:
+            user = f"u{n % 5}"
+            with lock:
+                mine = [sid for sid in sids if (owned.get(sid) or {}).get("_user_id") == user]
+                owned.revoke(user)
+                revoked.update(mine)
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    threads.append(threading.Thread(target=revoker))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:5]
+
+
+async def test_async_manager_revokes_too(manager_options: dict[str, Any]) -> None:
+    m = AsyncMongoManager(owner_key="_user_id", **manager_options)
+    await m.set("s1", {"_user_id": "ada"}, 60)
+    await m.set("s2", {"_user_id": "ada"}, 60)
+    assert len(await m.sessions("ada")) == 2
+    assert await m.revoke("ada", keep="s1") == 1
+    assert await m.get("s2") is None and await m.get("s1") is not None
+    await m.aclose()
