@@ -1,0 +1,163 @@
+"""starsessions adapter: :class:`MongoDBStore`, a ``SessionStore`` on MongoDB.
+
+For Starlette and FastAPI through starsessions' ``SessionMiddleware``::
+
+    app.add_middleware(SessionAutoloadMiddleware)
+    app.add_middleware(SessionMiddleware, store=MongoDBStore(uri="mongodb://..."))
+
+starsessions serializes the session and chooses its id; this store keeps
+the serialized bytes under that id, with the expiry starsessions asks for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import starsessions
+from starlette.requests import HTTPConnection
+from starsessions import SessionStore
+
+from .adapter import adapter_store
+from .async_manager import AsyncMongoManager
+from .config import as_seconds, as_str, coerce
+from .exceptions import ConfigurationError, SerializationError
+
+__all__ = ["MongoDBStore", "regenerate_session_id"]
+
+#: How long the data of a browser-session cookie (``lifetime=0``) is kept: 30 days.
+GC_TTL = 30 * 24 * 3600
+
+
+class _Bytes:
+    """Stores starsessions' serialized data as it is: BSON binary."""
+
+    def dumps(self, value: Any) -> bytes:
+        if type(value) is not bytes:
+            raise SerializationError(
+                f"session data must be bytes, as starsessions' serializers make, "
+                f"not {type(value).__name__!r}"
+            )
+        return value
+
+    def loads(self, data: Any) -> bytes:
+        if type(data) is not bytes:
+            raise ValueError("not session data")
+        return data
+
+
+_BYTES = _Bytes()
+
+
+class MongoDBStore(SessionStore):
+    """A starsessions session store in MongoDB.
+
+    Each session is one document under ``key_prefix`` + the session id,
+    holding the bytes starsessions serialized; the manager's serializer is
+    not used for it. One command per ``read``, ``write`` and ``remove``.
+
+    While MongoDB is unreachable, each operation raises
+    :class:`~mongo_session_backends.ServerUnavailable` within the manager's
+    timeouts, as starsessions' own Redis store raises its errors: the
+    request fails with a 500 response unless the app handles the error.
+
+    :param manager: an :class:`~mongo_session_backends.AsyncMongoManager`
+        to share. Default: a new one from ``manager_options``. Giving both
+        is refused.
+    :param key_prefix: prefix of the stored ids, under the manager's own
+        prefix. Default ``"starsessions:"``.
+    :param gc_ttl: seconds (or a ``timedelta``) the data of a
+        browser-session cookie (``SessionMiddleware(lifetime=0)``, the
+        default) is kept after its last write, since the store cannot know
+        when the browser closes. Default 30 days, as starsessions' Redis
+        store.
+    :param manager_options: :class:`~mongo_session_backends.AsyncMongoManager`
+        options (``uri``, ``database_name``, ``collection``,
+        ``encryption_keys`` ...). ``expires`` is refused: the session's
+        expiry comes from ``SessionMiddleware(lifetime=...)`` and ``gc_ttl``.
+    :raises ConfigurationError: for a malformed option.
+    """
+
+    def __init__(
+        self,
+        manager: AsyncMongoManager | None = None,
+        *,
+        key_prefix: str = "starsessions:",
+        gc_ttl: int | dt.timedelta = GC_TTL,
+        **manager_options: Any,
+    ) -> None:
+        prefix = coerce("key_prefix", key_prefix, as_str)
+        seconds = coerce("gc_ttl", gc_ttl, as_seconds)
+        if not seconds:
+            raise ConfigurationError("option 'gc_ttl' must be a positive number of seconds")
+        #: Seconds a browser-session cookie's data is kept.
+        self.gc_ttl: float = seconds
+        #: The manager's view under ``key_prefix``: every command goes through it.
+        self.store = adapter_store(
+            "starsessions",
+            manager,
+            manager_options,
+            prefix,
+            kind=AsyncMongoManager,
+            lifetime="gc_ttl (and SessionMiddleware's lifetime)",
+        )
+
+    def __repr__(self) -> str:
+        return f"MongoDBStore({self.store!r}, gc_ttl={self.gc_ttl})"
+
+    async def read(self, session_id: str, lifetime: int) -> bytes:
+        """The session's data, or ``b""`` if it is missing, expired or unreadable.
+
+        :param lifetime: the session's lifetime; not needed, since the
+            entry's expiry is stored with it.
+        """
+        data: bytes = await self.store.get(session_id, b"", serializer=_BYTES)
+        return data
+
+    async def write(self, session_id: str, data: bytes, lifetime: int, ttl: int) -> str:
+        """Store ``data`` under ``session_id`` for ``ttl`` seconds; return ``session_id``.
+
+        :param lifetime: the session's total lifetime; ``0`` (a
+            browser-session cookie) keeps the data for ``gc_ttl`` instead
+            of ``ttl``.
+        :param ttl: seconds the data must be kept. With ``lifetime > 0``, a
+            ``ttl`` of 0 or less means the session has run out: its entry
+            is deleted rather than written (the cookie starsessions sends
+            expires at once too).
+        :raises SerializationError: if ``data`` is not ``bytes``.
+        """
+        if lifetime == 0:
+            await self.store.set(session_id, data, self.gc_ttl, serializer=_BYTES)
+        elif ttl > 0:
+            await self.store.set(session_id, data, ttl, serializer=_BYTES)
+        else:
+            _BYTES.dumps(data)  # the same check as a write
+            await self.store.delete(session_id)
+        return session_id
+
+    async def remove(self, session_id: str) -> None:
+        """Delete the session's entry; nothing happens if there is none."""
+        await self.store.delete(session_id)
+
+    async def aclose(self) -> None:
+        """Close the manager's client of the running event loop (in the app's lifespan).
+
+        A shared manager is closed too: close it where it was made instead.
+        """
+        await self.store.aclose()
+
+
+async def regenerate_session_id(connection: HTTPConnection) -> str:
+    """Give the session a new id and delete the entry under the old one.
+
+    Call it (with ``await``) where starsessions' own
+    ``regenerate_session_id`` would go, at login for instance: starsessions
+    only changes the id, so its old entry would stay readable, under a
+    cookie that may be known to someone else, until it expires. The
+    session's data is kept and written under the new id with the response.
+    Returns the new id.
+    """
+    handler = starsessions.get_session_handler(connection)
+    if handler.session_id:
+        await handler.store.remove(handler.session_id)
+    return starsessions.regenerate_session_id(connection)
