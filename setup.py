@@ -51,6 +51,7 @@ extras["test"] = sorted(
         "markupsafe>=2",
         "pytest>=7",
         "pytest-asyncio>=0.24",
+        "Flask-Login>=0.6",
         "pytest-aiohttp>=1.0",
         "httpx>=0.27",
     }

@@ -210,37 +210,68 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
 
 
 class MongoSession(Session):  # type: ignore[misc]
-    """A Beaker ``Session`` whose ``delete()`` and ``invalidate()`` delete the stored record.
+    """A Beaker ``Session`` that leaves nothing behind and knows its owner.
 
-    Beaker's ``Session.delete()`` empties the session down to its cookie
-    settings (``_domain``, ``_path``), and the middleware then saves that, so
-    the record stays live until it expires; ``invalidate()`` leaves the old
-    record behind. This class deletes the record instead of saving a session
-    that holds nothing but those settings (Beaker's own rule for an empty
-    session), and before ``invalidate()`` starts a new id. Give it as the
-    option ``session.session_class`` (the class itself, not its name) in
-    ``SessionMiddleware``'s configuration or pyramid_beaker's settings.
+    - ``delete()`` and ``invalidate()`` delete the stored record. Beaker's
+      own ``Session.delete()`` empties the session down to its cookie
+      settings (``_domain``, ``_path``) and the middleware then saves that,
+      so the record stays live until it expires; ``invalidate()`` leaves the
+      old record behind. This class deletes the record instead of saving a
+      session that holds nothing but those settings (Beaker's own rule for
+      an empty session).
+    - ``regenerate_id()`` (call it at login) deletes the record under the
+      old id; Beaker's leaves it.
+    - With the manager option ``owner_key`` (``session.owner_key``), the
+      logged-in user's id is recorded with the session when it changes, so
+      ``manager.revoke(user_id)`` ends it.
+
+    Give it as the option ``session.session_class`` (the class itself, not
+    its name) in ``SessionMiddleware``'s configuration or pyramid_beaker's
+    settings.
     """
 
-    def _delete_record(self) -> None:
+    def _namespace(self, session_id: str) -> Any:
         # The same namespace Beaker's own save() builds for this id.
-        namespace = self.namespace_class(
-            self.id, data_dir=self.data_dir, digest_filenames=False, **self.namespace_args
+        return self.namespace_class(
+            session_id, data_dir=self.data_dir, digest_filenames=False, **self.namespace_args
         )
+
+    def _delete_record(self, session_id: str | None = None) -> None:
         try:
-            del namespace["session"]
+            del self._namespace(session_id or self.id)["session"]
         except KeyError:
             pass
 
+    def _owner(self) -> Any:
+        store = getattr(getattr(self, "namespace", None), "store", None)
+        key = getattr(store, "owner_key", None)
+        return None if key is None else self.get(key)
+
+    def load(self) -> None:
+        super().load()
+        self._owner_stored = self._owner()
+
     def save(self, accessed_only: bool = False) -> None:
         """Save the session, or delete its record when it holds nothing."""
-        if accessed_only or set(self) - _COOKIE_SETTINGS:
-            super().save(accessed_only)
-        else:
+        if not accessed_only and not set(self) - _COOKIE_SETTINGS:
             self._delete_record()
+            return
+        super().save(accessed_only)
+        owner = self._owner()
+        if owner != getattr(self, "_owner_stored", None):
+            self.namespace.store.set_owner("session", owner)  # one command, at login or logout
+            self._owner_stored = owner
 
     def invalidate(self) -> None:
         """Delete the stored record, then start an empty session with a new id."""
         if not self.is_new:
             self._delete_record()
         super().invalidate()
+
+    def regenerate_id(self) -> None:
+        """Give the session a new id, keep its data, and delete the old record."""
+        old, was_new = self.id, self.is_new
+        super().regenerate_id()
+        if not was_new:
+            self._delete_record(old)
+        self._owner_stored = None  # the record under the new id has no owner yet

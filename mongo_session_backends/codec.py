@@ -338,8 +338,19 @@ class Codec:
         return stages
 
     def owner_query(self, owner: Any) -> dict[str, Any]:
-        """This prefix's sessions of ``owner`` (on the owner index)."""
-        return {USER: self.user(owner), NS: self.ns}
+        """The sessions of ``owner`` under this prefix, nested prefixes included.
+
+        On the owner index; the prefix is a range on ``ns``, so a manager
+        without a prefix (or an app's own prefix) reaches every adapter's
+        sessions under it, Beaker's per-session namespaces too. With
+        ``hash_ids`` prefixes are hashed, so only this exact prefix matches.
+        """
+        query: dict[str, Any] = {USER: self.user(owner)}
+        if self.hasher is not None:
+            query[NS] = self.ns
+        elif self.prefix:
+            query[NS] = {"$gte": self.prefix, "$lt": self.prefix + "\U0010ffff"}
+        return query
 
     def wanted_indexes(self) -> list[tuple[str, dict[str, Any]]]:
         """The single-field indexes the collection needs, with their options."""

@@ -258,6 +258,10 @@ class BaseManager:
     def cleanup(self) -> Cleanup:
         return self._core.cleanup
 
+    def handle_of(self, key: str | bytes) -> str:
+        """The handle that :meth:`sessions` shows for the session under ``key``."""
+        return self._core.handle(self._core.id(key))
+
     @property
     def owner_key(self) -> str | None:
         """The session key that holds the user id, or ``None`` (see the class)."""

@@ -163,6 +163,47 @@ class MongoSession(dict[Any, Any]):
         """Mark the session as changed (for mutations of nested values)."""
         self._dirty = True
 
+    def _owner(self) -> Any:
+        """The logged-in user's id, under the manager's ``owner_key`` (``None``: nobody)."""
+        key = self._factory.store.owner_key
+        return None if key is None else self.get(key)
+
+    def rotate(self) -> None:
+        """Give the session a new id and keep its data: call it at login.
+
+        The data is written under the new id when the response is sent, and
+        the old id is deleted now, so a session id fixed before the login is
+        worth nothing after it. Pyramid itself has no such call.
+        """
+        if self.id is not None:
+            self._factory.store.delete(self.id)
+        self.id = None
+        self.new = True
+        self._snapshot = None
+        self._dirty = True
+
+    def other_sessions(self) -> list[dict[str, Any]]:
+        """The logged-in user's other live sessions (see ``MongoManager.sessions``).
+
+        Needs the manager option ``owner_key``; empty when nobody is logged in.
+        """
+        owner = self._owner()
+        if owner is None:
+            return []
+        mine = self._factory.store.handle_of(self.id) if self.id is not None else None
+        return [s for s in self._factory.store.sessions(owner) if s["handle"] != mine]
+
+    def log_out_other_sessions(self) -> int:
+        """End every other session of the logged-in user; keep this one. Return how many.
+
+        Needs the manager option ``owner_key``. For "log out everywhere" after
+        a password change, call it, then :meth:`rotate`.
+        """
+        owner = self._owner()
+        if owner is None:
+            return 0
+        return self._factory.store.revoke(owner, keep=self.id)
+
     def invalidate(self) -> None:
         """Delete the stored session now and start an empty one with a new id."""
         if self.id is not None:
@@ -258,7 +299,10 @@ class MongoSession(dict[Any, Any]):
             self._create(state, response)
             return
         if self._dirty or factory.serializer.dumps(state["d"]) != self._snapshot:
-            if not factory.store.set(self.id, state, factory.lifetime, only_if_live=True):
+            live = factory.store.set(
+                self.id, state, factory.lifetime, only_if_live=True, owner=self._owner()
+            )
+            if not live:
                 # Destroyed by another request since it was loaded: stay destroyed.
                 factory.cookie(self.request).set_cookies(response, "", max_age=0)
                 return
@@ -279,7 +323,7 @@ class MongoSession(dict[Any, Any]):
         store = self._factory.store
         for _ in range(3):
             sid = secrets.token_urlsafe(32)
-            if store.add(sid, state, self._factory.lifetime):
+            if store.add(sid, state, self._factory.lifetime, owner=self._owner()):
                 self.id, self.new = sid, False
                 self._set_cookie(response)
                 return
