@@ -16,6 +16,7 @@ response cache (``"response_cache"``) and the rate limiter
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -88,8 +89,9 @@ class MongoDBStore(NamespacedStore):
 
     :param manager: an :class:`~mongo_session_backends.AsyncMongoManager` to
         share; its prefix is kept and the store's entries nest under it. It
-        is never closed by the store. Default: one made from
-        ``manager_options`` and closed at the end of the app's lifespan.
+        is never closed by the store. A string is taken as the ``uri``
+        option. Default: a manager made from ``manager_options``, closed at
+        the end of the app's lifespan.
     :param namespace: the namespace of this store's keys. Default
         ``"LITESTAR"``, as Litestar's ``RedisStore``. ``None`` puts the
         keys at the root of every Litestar namespace in the collection, so
@@ -119,7 +121,7 @@ class MongoDBStore(NamespacedStore):
 
     def __init__(
         self,
-        manager: AsyncMongoManager | None = None,
+        manager: AsyncMongoManager | str | None = None,
         *,
         namespace: str | None = "LITESTAR",
         **manager_options: Any,
@@ -130,6 +132,10 @@ class MongoDBStore(NamespacedStore):
                     f"{name} does not apply to the Litestar adapter: "
                     "Litestar's values are bytes, stored as BSON binary"
                 )
+        if isinstance(manager, str):
+            if "uri" in manager_options:
+                raise ConfigurationError("give the URI once: as the first argument or as uri")
+            manager, manager_options["uri"] = None, manager
         self._shared = _Shared(manager, manager_options)
         self._set_path(() if namespace is None else (_checked(namespace),))
 
@@ -227,7 +233,7 @@ class MongoDBStore(NamespacedStore):
         return await self.manager.has(key, serializer=BYTES)
 
     async def expires_in(self, key: str) -> int | None:
-        """Return the whole seconds until ``key`` expires.
+        """Return the seconds until ``key`` expires, rounded to whole seconds as Redis's ``TTL``.
 
         ``None`` if it is missing or expired, ``-1`` if it never expires (as
         every built-in Litestar store answers).
@@ -239,7 +245,7 @@ class MongoDBStore(NamespacedStore):
         expiry = entry[1]
         if expiry == FAR_FUTURE:
             return -1
-        return int((expiry - manager.clock()).total_seconds())
+        return math.floor((expiry - manager.clock()).total_seconds() + 0.5)
 
     async def __aenter__(self) -> None:
         """Start of the app's lifespan: nothing to do, the manager connects on first use."""
