@@ -37,6 +37,7 @@ PEER_CACHELIB, PEER_BEAKER, PEER_FLASK = (
     "Beaker ext:mongodb",
     "Flask-Session mongodb",
 )
+PEERS = (PEER_CACHELIB, PEER_BEAKER, PEER_FLASK)
 
 
 @dataclass
@@ -52,6 +53,11 @@ class Case:
     limit: list[str] = field(default_factory=list)
     #: run after each round, untimed, to keep the collection's size steady
     reset: Callable[[], Any] | None = None
+    #: measures the case instead of calling ``run`` in a loop: given the
+    #: seconds and the first counter, returns the operations done and the time
+    timer: Callable[[float, int], tuple[int, float]] | None = None
+    #: the operations one call of ``run`` performs
+    per_call: int = 1
 
     @property
     def name(self) -> str:

@@ -1,16 +1,19 @@
 """Run the benchmark: interleaved rounds, command counts, growth, threads.
 
 ``python -m bench`` starts a fresh embedded server (or uses ``--uri``), then
-prints a table with ratios, and writes ``benchmark.json``, the figures
-(``ceiling.png``, ``peers.png``, ``growth.png``) and ``figures.rst.inc`` to
-``--out``. ``--replot`` draws the figures and ``figures.rst.inc`` again from
-the ``benchmark.json`` already in ``--out``, without measuring.
+prints tables with ratios, and writes ``benchmark.json``, the figures
+(``ceiling.png``, ``peers.png``, ``growth.png`` and their async twins
+``async_*.png``) and ``figures.rst.inc`` to ``--out``. The sync and async
+cases run in the same rounds, with shuffled turns, on the same server.
+``--replot`` draws the figures and ``figures.rst.inc`` again from the
+``benchmark.json`` already in ``--out``, without measuring.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import importlib.metadata
 import json
 import platform
@@ -27,12 +30,15 @@ from pymongo import MongoClient, monitoring
 from mongo_session_backends import MongoManager
 from mongo_session_backends.embedded import EmbeddedServer
 
+from .async_cases import ASYNC_PEERS, OURS_ASYNC, TASKS
+from .async_run import AsyncHalf
 from .cases import (
     KEYS,
     OURS,
     PEER_BEAKER,
     PEER_CACHELIB,
     PEER_FLASK,
+    PEERS,
     RAW,
     VALUE,
     Case,
@@ -44,8 +50,8 @@ from .cases import (
     pyramid_cases,
     raw_cases,
 )
+from .plot import write_figures
 
-PEERS = (PEER_CACHELIB, PEER_BEAKER, PEER_FLASK)
 DATABASE = "bench"
 
 
@@ -95,7 +101,8 @@ def rounds(
             order = list(cases)
             random.Random(r * slices + turn).shuffle(order)
             for case in order:
-                n, elapsed = timed(case.run, seconds / slices, r * 100_000 + calls[case.name])
+                timer = case.timer or functools.partial(timed, case.run)
+                n, elapsed = timer(seconds / slices, r * 100_000 + calls[case.name])
                 calls[case.name] += n
                 spent[case.name] += elapsed
         for case in cases:
@@ -112,18 +119,20 @@ def _reset(cases: list[Case]) -> None:
 
 
 def commands_per_op(cases: list[Case], counter: Counter, calls: int = 20) -> dict[str, float]:
+    """Commands per operation of each case with a client, over ``calls`` operations or more."""
     result = {}
     for case in cases:
         if case.client is None:
             continue
-        for i in range(3):
+        runs = max(1, calls // case.per_call)
+        for i in range(3 if case.per_call == 1 else 1):
             case.run(900_000 + i)  # warm up: indexes, first connection
         counter.count = 0
         counter.enabled = True
-        for i in range(calls):
+        for i in range(runs):
             case.run(800_000 + i)
         counter.enabled = False
-        result[case.name] = counter.count / calls
+        result[case.name] = counter.count / (runs * case.per_call)
     return result
 
 
@@ -155,8 +164,13 @@ def threaded(manager: MongoManager, threads: int, seconds: float) -> float:
     return sum(done) / (time.perf_counter() - began)
 
 
-def ratios(results: dict[str, float], cases: list[Case]) -> list[dict[str, Any]]:
-    """One row per case: ops/s, ratio to its raw ceiling and to each peer."""
+def ratios(
+    results: dict[str, float],
+    cases: list[Case],
+    ours: str = OURS,
+    peers: Sequence[str] = PEERS,
+) -> list[dict[str, Any]]:
+    """One row per case: ops/s, ratio to its raw ceiling and, for ``ours``, to each peer."""
     rows = []
     for case in cases:
         ops = results[case.name]
@@ -164,8 +178,8 @@ def ratios(results: dict[str, float], cases: list[Case]) -> list[dict[str, Any]]
         if case.limit:
             ceiling = 1 / sum(1 / results[name] for name in case.limit)
             row["vs_ceiling"] = ops / ceiling
-        if case.system == OURS:
-            for peer in PEERS:
+        if case.system == ours:
+            for peer in peers:
                 other = results.get(f"{peer}: {case.operation}")
                 if other:
                     row[f"vs {peer}"] = ops / other
@@ -175,7 +189,9 @@ def ratios(results: dict[str, float], cases: list[Case]) -> list[dict[str, Any]]
 
 def versions() -> dict[str, str]:
     names = ["mongo-session-backends", "pymongo", "cachelib", "Flask", "Flask-Session",
-             "Beaker", "pyramid", "SecantusDB"]  # fmt: skip
+             "Beaker", "pyramid", "litestar", "fastapi", "starsessions", "aiohttp",
+             "aiohttp-session", "aiohttp-session-mongo", "Quart-Session", "motor",
+             "SecantusDB"]  # fmt: skip
     found = {"python": platform.python_version()}
     for name in names:
         try:
@@ -185,253 +201,24 @@ def versions() -> dict[str, str]:
     return found
 
 
-def print_table(rows: list[dict[str, Any]], commands: dict[str, float]) -> None:
-    peers_shown = [p for p in PEERS if any(f"vs {p}" in r for r in rows)]
-    header = f"{'system':24} {'operation':26} {'ops/s':>9} {'cmds':>5} {'vs raw':>7}"
+def print_table(
+    rows: list[dict[str, Any]], commands: dict[str, float], peers: Sequence[str] = PEERS
+) -> None:
+    peers_shown = [p for p in peers if any(f"vs {p}" in r for r in rows)]
+    header = f"{'system':24} {'operation':30} {'ops/s':>9} {'cmds':>5} {'vs raw':>7}"
     header += "".join(f" {('vs ' + p.split()[0]):>14}" for p in peers_shown)
     print(header)
     print("-" * len(header))
     for row in rows:
         name = f"{row['system']}: {row['operation']}"
         cmds = commands.get(name)
-        line = f"{row['system']:24} {row['operation']:26} {row['ops']:9.0f} "
+        line = f"{row['system']:24} {row['operation']:30} {row['ops']:9.0f} "
         line += f"{cmds:5.1f}" if cmds is not None else f"{'':5}"
         line += f" {row['vs_ceiling']:6.2f}x" if "vs_ceiling" in row else f" {'':7}"
         for peer in peers_shown:
             value = row.get(f"vs {peer}")
             line += f" {value:13.1f}x" if value else f" {'':14}"
         print(line)
-
-
-#: The figures ``plot`` draws, by file stem: their alt text and caption.
-FIGURES = {
-    "ceiling": (
-        "our operations per second divided by raw pymongo's, for each operation",
-        "Our operations per second divided by raw pymongo's sending the same commands, at "
-        "{small:,} documents: 1.0 is the ceiling. A request's ceiling also counts the "
-        "framework's own time with its cookie session.",
-    ),
-    "peers": (
-        "operations per second of ours and of each peer, for each operation they share",
-        "Operations per second of ours and of each peer, at {small:,} documents (log scale). "
-        "The label on each of our bars gives ours divided by the peer's.",
-    ),
-    "growth": (
-        "slowdown of each operation as the collection grows, ours, raw pymongo and the peers",
-        "Slowdown as the collection grows: operations per second at the small size divided "
-        "by those at the large size (log scale; 1.0 is flat), from {small:,} to {large:,} "
-        "documents for ours and raw pymongo, from {peer_small:,} to {peer_large:,} for the "
-        "peers.",
-    ),
-}
-COLORS = {OURS: "C0", RAW: "C1", PEER_CACHELIB: "C2", PEER_BEAKER: "C3", PEER_FLASK: "C4"}
-WIDTH = 6.5  # inches: at the page width, the text in a figure reads like the page's
-BAR = 0.32  # inches of height per bar
-
-
-def _size(a: int, b: int) -> str:
-    return f"{a:,} to {b:,} documents"
-
-
-def _title_and_legend(ax: Any, title: str, columns: int) -> None:
-    """The legend right above the chart, within its width, and the title above both."""
-    entries = len(ax.get_legend_handles_labels()[1])
-    rows = -(-entries // columns)
-    ax.legend(
-        loc="lower left", bbox_to_anchor=(0, 1.0, 1, 0), mode="expand", ncol=columns,
-        frameon=False, fontsize=9, borderaxespad=0.3, handlelength=1.5,
-    )  # fmt: skip
-    ax.set_title(title, pad=8 + 17 * rows)
-
-
-def _plot_ceiling(plt: Any, report: dict[str, Any]) -> Any:
-    """Ours divided by raw pymongo's ceiling, one bar per operation."""
-    rows = [r for r in report["rows"] if r["system"] == OURS and "vs_ceiling" in r]
-    fig, ax = plt.subplots(figsize=(WIDTH, 1.8 + BAR * len(rows)))
-    labels = [r["operation"] for r in rows]
-    values = [r["vs_ceiling"] for r in rows]
-    right = max(1.3, max(values) + 0.2)
-    ax.axvspan(0.9, 1.1, color="0.88", label="run-to-run noise (about ±10%)")
-    ax.barh(labels, values, color=COLORS[OURS], label="ours ÷ raw pymongo")
-    ax.axvline(1.0, color="black", linewidth=1.2, label="raw pymongo = 1.0 (the ceiling)")
-    for y, value in enumerate(values):
-        ax.text(right - 0.02, y, f"{value:.2f}", ha="right", va="center", fontsize=9)
-    ax.invert_yaxis()
-    ax.set_xlim(0, right)
-    ax.set_xlabel("ours ÷ raw pymongo sending the same commands (higher is better)")
-    title = f"Ours against its raw ceiling, {report['collection_sizes'][0]:,} documents"
-    _title_and_legend(ax, title, 2)
-    return fig
-
-
-def _plot_peers(plt: Any, report: dict[str, Any]) -> Any:
-    """Ours and the peer, side by side on a log scale, per shared operation."""
-    ops = {(r["system"], r["operation"]): r["ops"] for r in report["rows"]}
-    pairs = [
-        (r["operation"], peer, r[f"vs {peer}"])
-        for r in report["rows"]
-        if r["system"] == OURS
-        for peer in PEERS
-        if r.get(f"vs {peer}")
-    ]
-    fig, ax = plt.subplots(figsize=(WIDTH, 1.8 + 1.6 * BAR * len(pairs)))
-    height = 0.4
-    shown: set[str] = set()
-    for n, (operation, peer, ratio) in enumerate(pairs):
-        for system, offset in ((OURS, -height / 2), (peer, height / 2)):
-            value = ops[(system, operation)]
-            label = system if system not in shown else None
-            shown.add(system)
-            bar = ax.barh(n + offset, value, height, color=COLORS[system], label=label)
-            text = f"{value:,.0f}/s"
-            if system == OURS:
-                text += f", {ratio:.0f}x the peer" if ratio >= 10 else f", {ratio:.1f}x the peer"
-            ax.bar_label(bar, labels=[text], padding=3, fontsize=9)
-    ax.set_yticks(range(len(pairs)), [operation for operation, _, _ in pairs])
-    ax.set_ylim(len(pairs) - 0.5, -0.5)
-    ax.set_xscale("log")
-    ax.set_xlim(5, max(ops[(OURS, operation)] for operation, _, _ in pairs) * 20)
-    ax.set_xlabel("operations per second, log scale (higher is better)")
-    _title_and_legend(ax, f"Ours and the peers, {report['collection_sizes'][0]:,} documents", 2)
-    return fig
-
-
-def _plot_growth(plt: Any, report: dict[str, Any]) -> Any:
-    """Slowdown per operation: ours and raw pymongo, then the peers."""
-    sizes, peer_sizes = report["collection_sizes"], report["peer_sizes"]
-    mine: dict[str, dict[str, float]] = {}
-    theirs: dict[str, dict[str, float]] = {}
-    for name, factor in report["growth"].items():
-        system, rest = name.split(": ", 1)
-        operation = rest.rsplit(" (", 1)[0]
-        panel = mine if system in (OURS, RAW) else theirs
-        panel.setdefault(operation, {})[system] = factor
-    # ours first, then its raw ceiling
-    mine = {op: dict(sorted(v.items(), key=lambda item: item[0] != OURS)) for op, v in mine.items()}
-    count = [sum(len(v) for v in panel.values()) for panel in (mine, theirs)]
-    fig, (top, bottom) = plt.subplots(
-        2, 1, sharex=True, figsize=(WIDTH, 3.6 + 0.24 * sum(count)),
-        gridspec_kw={"height_ratios": count},
-    )  # fmt: skip
-    for ax, panel, title in (
-        (top, mine, f"Ours and raw pymongo, {_size(sizes[0], sizes[-1])}"),
-        (bottom, theirs, f"The peers, {_size(peer_sizes[0], peer_sizes[-1])}"),
-    ):
-        shown: set[str] = set()
-        for n, by_system in enumerate(panel.values()):
-            height = 0.8 / len(by_system)
-            for m, (system, factor) in enumerate(by_system.items()):
-                y = n - 0.4 + height * (m + 0.5)
-                label = system if system not in shown else None
-                shown.add(system)
-                ax.barh(y, factor, height, color=COLORS[system], label=label)
-                ax.text(max(factor, 1.0) * 1.12, y, f"{factor:.1f}x", va="center", fontsize=9)
-        ax.axvline(1.0, color="black", linewidth=1.2, label="no slowdown = 1.0")
-        ax.set_yticks(range(len(panel)), list(panel))
-        ax.set_ylim(len(panel) - 0.5, -0.5)
-        _title_and_legend(ax, title, 2)
-    bottom.set_xscale("log")
-    bottom.set_xlim(0.5, max(report["growth"].values()) * 3)
-    bottom.set_xlabel("slowdown, log scale (1.0 is flat; lower is better)")
-    top.tick_params(labelbottom=True)
-    return fig
-
-
-def plot(report: dict[str, Any], out: Path) -> list[Path]:
-    """Draw the figures of ``report`` as PNG files in ``out``; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    drawings = {"ceiling": _plot_ceiling, "peers": _plot_peers, "growth": _plot_growth}
-    paths = []
-    for name in FIGURES:
-        fig = drawings[name](plt, report)
-        fig.tight_layout()
-        path = out / f"{name}.png"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(path)
-    return paths
-
-
-def server_name(report: dict[str, Any]) -> str:
-    """Which server ``report`` was measured on, as the docs say it."""
-    if report["server"] == "embedded SecantusDB":
-        return f"the embedded SecantusDB test server (reporting version {report['server_version']})"
-    return f"the server given by ``--uri`` (reporting version {report['server_version']})"
-
-
-def write_rst(report: dict[str, Any], path: Path) -> None:
-    """The figures and tables as reStructuredText, for the docs to include.
-
-    Each figure links to its full-size image; its caption says which server
-    it was measured on.
-    """
-    sizes, peer_sizes = report["collection_sizes"], report["peer_sizes"]
-    numbers = {
-        "small": sizes[0],
-        "large": sizes[-1],
-        "peer_small": peer_sizes[0],
-        "peer_large": peer_sizes[-1],
-    }
-    lines = [
-        f"Run on {report['date']} against {server_name(report)}, "
-        f"client options ``{report['client_options']}``, {report['rounds']} interleaved rounds "
-        f"of {report['seconds_per_case']} s per case, median shown. Versions: "
-        + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
-        + ". Select a figure to open it at full size.",
-        "",
-    ]
-    for name, (alt, caption) in FIGURES.items():
-        lines += [
-            f".. figure:: bench/{name}.png",
-            f"   :alt: {alt}",
-            "   :width: 100%",
-            f"   :target: _images/{name}.png",
-            "",
-            f"   {caption.format(**numbers)} Measured on {server_name(report)}.",
-            "",
-        ]
-    lines += [
-        f".. list-table:: Operations per second at {report['collection_sizes'][0]:,} documents",
-        "   :header-rows: 1",
-        "",
-        "   * - system",
-        "     - operation",
-        "     - ops/s",
-        "     - commands per op",
-        "     - vs its raw ceiling",
-        "     - vs the peer",
-    ]
-    for row in report["rows"]:
-        name = f"{row['system']}: {row['operation']}"
-        peer = next((f"{v:.1f}x {k[3:]}" for k, v in row.items() if k.startswith("vs ") and v), "")
-        commands = report["commands_per_op"].get(name)
-        lines += [
-            f"   * - {row['system']}",
-            f"     - {row['operation']}",
-            f"     - {row['ops']:.0f}",
-            f"     - {commands:.1f}" if commands is not None else "     -",
-            f"     - {row['vs_ceiling']:.2f}x" if "vs_ceiling" in row else "     -",
-            f"     - {peer}" if peer else "     -",
-        ]
-    lines += ["", ".. list-table:: Slowdown as the collection grows", "   :header-rows: 1", "",
-              "   * - case", "     - slowdown"]  # fmt: skip
-    for name, factor in report["growth"].items():
-        lines += [f"   * - {name}", f"     - {factor:.2f}x"]
-    lines += ["", ".. list-table:: Threads sharing one manager (cache set and get)",
-              "   :header-rows: 1", "", "   * - threads", "     - ops/s"]  # fmt: skip
-    for threads, ops in report["threads"].items():
-        lines += [f"   * - {threads}", f"     - {ops:.0f}"]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def write_figures(report: dict[str, Any], out: Path) -> None:
-    """Draw the figures of ``report`` and the page part that shows them, in ``out``."""
-    plot(report, out)
-    write_rst(report, out / "figures.rst.inc")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -483,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         uri = server.uri
     options: dict[str, Any] = {"retryWrites": bool(args.retry_writes), "tz_aware": True}
     counter = Counter()
+    half: AsyncHalf | None = None
     try:
         client: MongoClient[Any] = MongoClient(uri, event_listeners=[counter], **options)
         client.drop_database(DATABASE)
@@ -493,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{base}/{DATABASE}", event_listeners=[counter], **options
         )
         manager = MongoManager(client=client, database_name=DATABASE)
-        cases = [
+        sync_cases = [
             *raw_cases(client, DATABASE),
             *our_cache_cases(manager, client),
             *peer_cachelib_cases(client, DATABASE),
@@ -501,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             *flask_cases(manager, client, DATABASE),
             *pyramid_cases(manager, client),
         ]
+        half = AsyncHalf(uri, base, DATABASE, options, [counter], client)
+        cases = sync_cases + half.cases
         for case in cases:
             case.run(0)  # connect, create indexes, create the counters
         for case in cases:
@@ -510,13 +300,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                     case.run(n)
         populate(client, DATABASE, sizes[0])
         _fill_peers(client, sizes[0])  # the peers start at the same size
-        print(f"server {uri}  client options {options}  rounds {args.rounds}")
+        half.fill(sizes[0])
+        print(
+            f"server {uri}  client options {options} for every client (MongoClient, "
+            f"AsyncMongoClient, Motor)  rounds {args.rounds}"
+        )
         commands = commands_per_op(cases, counter)
         _reset(cases)  # every key the cases read is stored before the first round
         results = rounds(cases, args.rounds, args.seconds)
-        rows = ratios(results, cases)
+        rows = ratios(results, sync_cases)
+        async_rows = ratios(results, half.cases, OURS_ASYNC, ASYNC_PEERS)
+        async_systems = {case.system for case in half.cases}
+        async_commands = {k: v for k, v in commands.items() if k.split(": ")[0] in async_systems}
+        commands = {k: v for k, v in commands.items() if k not in async_commands}
         print(f"\n== {sizes[0]:,} documents in our collection ==")
         print_table(rows, commands)
+        print(f"\n== async: {sizes[0]:,} documents, one at a time and {TASKS} tasks ==")
+        print_table(async_rows, async_commands, ASYNC_PEERS)
 
         # Growth: the same cases on a second, larger collection, measured in
         # the same interleaved rounds as the first, so drift cancels out.
@@ -531,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             *raw_cases(client, DATABASE, "sessions_large"),
             *our_cache_cases(large_manager, client),
         ]
+        async_small, async_large = half.growth(sizes[-1])
+        small += async_small
+        large += async_large
         for case in large:
             case.operation += " (large)"
             case.run(0)
@@ -541,13 +344,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             growth[label] = both[case.name] / both[f"{case.name} (large)"]
         peer_growth_cases = [
             c for c in cases if c.system in (PEER_CACHELIB, PEER_BEAKER, PEER_FLASK)
-        ]
+        ] + half.peer_cases
         # The peers' documents live in the collection under test, so their two
         # sizes run one after the other, each from an emptied collection.
         at_size = []
         for size in (peer_sizes[0], peer_sizes[-1]):
             _empty_peers(client)
             _fill_peers(client, size)
+            half.refill_peers(size)
             at_size.append(rounds(peer_growth_cases, min(args.rounds, 3), args.seconds, False))
         for case in peer_growth_cases:
             label = f"{case.name} ({peer_sizes[0]:,} to {peer_sizes[-1]:,})"
@@ -555,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n== slowdown as the collection grows ==")
         for name, factor in growth.items():
             print(f"{name:60} {factor:6.2f}x")
+        async_growth = {k: v for k, v in growth.items() if k.split(": ")[0] in async_systems}
+        growth = {k: v for k, v in growth.items() if k not in async_growth}
 
         print("\n== threads sharing one manager (cache set+get) ==")
         scaling = {str(t): threaded(manager, t, max(args.seconds * 3, 0.1)) for t in
@@ -578,6 +384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "commands_per_op": commands,
             "growth": growth,
             "threads": scaling,
+            "async": {
+                "tasks": TASKS,
+                "collection_sizes": sizes,
+                "peer_sizes": peer_sizes,
+                "rows": async_rows,
+                "commands_per_op": async_commands,
+                "growth": async_growth,
+            },
         }
         (out / "benchmark.json").write_text(json.dumps(report, indent=2))
         write_figures(report, out)
@@ -585,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
         peer_client.close()
     finally:
+        if half is not None:
+            half.close()
         if server is not None:
             server.stop()
     return 0
