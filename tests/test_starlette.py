@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import time
 import types
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import bson
@@ -29,6 +29,7 @@ from mongo_session_backends import (
     MongoManager,
     SerializationError,
     ServerUnavailable,
+    generate_key,
 )
 from mongo_session_backends.embedded import free_port
 from mongo_session_backends.serializers import NativeSerializer
@@ -122,6 +123,18 @@ async def test_bytes_are_stored_as_bytes(
     await store.aclose()
 
 
+async def test_encryption_and_hashed_ids_apply(
+    manager_options: dict[str, Any], collection: Any
+) -> None:
+    keys = {"encryption_keys": [generate_key()], "hash_ids": True, "id_secret": "i" * 32}
+    store = MongoDBStore(**keys, **manager_options)
+    await store.write("sid", b'{"user": "marker-value"}', lifetime=60, ttl=60)
+    doc = collection.find_one()
+    assert b"marker-value" not in bson.encode(doc) and "sid" not in doc["_id"]
+    assert await store.read("sid", lifetime=60) == b'{"user": "marker-value"}'
+    await store.aclose()
+
+
 async def test_ttl_expiry(store: MongoDBStore, clock: Any) -> None:
     await store.write("sid", b"data", lifetime=60, ttl=10)  # 10 s left of a 60 s session
     clock.advance(9)
@@ -171,7 +184,7 @@ async def test_entry_of_another_kind_reads_as_missing(
 
 async def test_one_command_per_operation(store: MongoDBStore, counter: Any) -> None:
     await store.write("warm", b"x", lifetime=60, ttl=60)  # connects and prepares
-    operations = {
+    operations: dict[str, tuple[Callable[[], Awaitable[Any]], list[str]]] = {
         "read": (lambda: store.read("warm", 60), ["find"]),
         "read missing": (lambda: store.read("nope", 60), ["find"]),
         "write": (lambda: store.write("sid", b"x", 60, 60), ["update"]),
@@ -428,10 +441,10 @@ def test_two_clients_isolated(site: Site) -> None:
         assert visits(alice) == 5
 
 
-@pytest.mark.parametrize("cookie", ["0" * 32, "tampered", "$where", "a.b", '{"$gt": ""}', "x" * 900])
-def test_unknown_or_tampered_cookie_gives_fresh_session(
-    site: Site, manager_options: dict[str, Any], cookie: str
-) -> None:
+@pytest.mark.parametrize(
+    "cookie", ["0" * 32, "tampered", "$where", "a.b", '{"$gt": ""}', "x" * 900]
+)
+def test_unknown_or_tampered_cookie_gives_fresh_session(site: Site, cookie: str) -> None:
     with site.clients() as [client]:
         visits(client)
         visits(client)  # a live session exists
@@ -487,10 +500,12 @@ def test_request_during_outage_fails_within_timeout(framework: str) -> None:
     app = make_app(dead_store())
     with client_class(app, base_url="https://testserver", raise_server_exceptions=False) as c:
         assert c.get("/peek").status_code == 200  # no cookie, empty session: no command
-        c.cookies.set("session", "0" * 32)
-        started = time.monotonic()
-        assert c.get("/").status_code == 500
-        assert time.monotonic() - started < 3
+        for cookie in (None, "0" * 32):  # a write of a new session; a read
+            if cookie:
+                c.cookies.set("session", cookie)
+            started = time.monotonic()
+            assert c.get("/").status_code == 500
+            assert time.monotonic() - started < 3
     with client_class(make_app(dead_store()), base_url="https://testserver") as c:
         c.cookies.set("session", "0" * 32)
         with pytest.raises(ServerUnavailable):
@@ -508,6 +523,8 @@ def test_outage_page_from_an_error_handler(framework: str) -> None:
     app = make_app(dead_store())
     app.add_exception_handler(Exception, unavailable)
     with client_class(app, base_url="https://testserver", raise_server_exceptions=False) as c:
-        c.cookies.set("session", "0" * 32)
-        response = c.get("/")
-        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        for cookie in (None, "0" * 32):  # a write of a new session; a read
+            if cookie:
+                c.cookies.set("session", cookie)
+            response = c.get("/")
+            assert response.status_code == 503 and response.headers["retry-after"] == "5"
