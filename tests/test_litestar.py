@@ -403,24 +403,42 @@ def visits(client: TestClient[Litestar]) -> int:
     return int(response.json()["visits"])
 
 
-def live_sessions(collection: Any) -> int:
-    return int(collection.count_documents({"_id": {"$regex": "sessions"}}))
+def live_sessions(collection: Any, clock: Any) -> int:
+    live = {"_id": {"$regex": "sessions"}, "expires": {"$gt": clock()}}
+    return int(collection.count_documents(live))
 
 
 def test_server_side_session(manager_options: dict[str, Any], collection: Any, clock: Any) -> None:
     app = session_app(MongoDBStore(**manager_options).with_namespace("sessions"))
-    with TestClient(app) as client, TestClient(app) as other:
+    with TestClient(app) as client:
         assert visits(client) == 1  # a new session
         assert visits(client) == 2  # reloaded and modified
-        assert visits(other) == 1  # two clients are isolated
-        assert live_sessions(collection) == 2
         cookie = client.cookies["session"]
-        assert collection.find_one({"_id": {"$regex": cookie}})["value"] == b'{"visits":2}'
+        client.cookies.clear()  # a second browser
+        assert visits(client) == 1  # two clients are isolated
+        assert visits(client) == 2
+        client.cookies.clear()
+        client.cookies["session"] = cookie
+        assert visits(client) == 3
+        assert live_sessions(collection, clock) == 2
+        assert collection.find_one({"_id": {"$regex": cookie}})["value"] == b'{"visits":3}'
         clock.advance(61)
         assert visits(client) == 1  # expired on the server: a fresh session
+        assert live_sessions(collection, clock) == 1
         assert client.post("/logout").status_code == 200
-        assert live_sessions(collection) == 1  # logging out deleted the stored entry
+        assert live_sessions(collection, clock) == 0  # logging out deleted the stored entry
+        assert collection.find_one({"_id": {"$regex": cookie}}) is None
         assert visits(client) == 1
+
+
+def test_unknown_cookie_gives_a_fresh_session(
+    manager_options: dict[str, Any], collection: Any
+) -> None:
+    app = session_app(MongoDBStore(**manager_options))
+    with TestClient(app, cookies={"session": "not-a-stored-id"}) as client:
+        assert visits(client) == 1
+    # Litestar keeps the id the browser sent (the store does not choose ids).
+    assert collection.find_one({"_id": {"$regex": "not-a-stored-id$"}}) is not None
 
 
 def test_session_renew_on_access(manager_options: dict[str, Any], clock: Any, counter: Any) -> None:
