@@ -2,7 +2,10 @@
 
 Every command builds one :class:`~mongo_session_backends.MongoManager` from
 the command line and, with ``--config``, from the application's own
-``.ini`` settings, coerced exactly as the application coerces them.
+``.ini`` settings, coerced exactly as the application coerces them. The
+maintenance commands act on the whole collection; ``sessions`` and
+``revoke`` act on the sessions of one owner under the application's key
+prefix.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import argparse
 import atexit
 import configparser
+import datetime as dt
 import importlib
+import inspect
 import json
 import math
 import os
@@ -22,7 +27,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import MANAGER_SETTINGS, manager_options
 from .exceptions import ConfigurationError, MongoSessionError, ServerUnavailable
-from .manager import MongoManager, mask_uri
+from .manager import FAR_FUTURE, MongoManager, mask_uri
 
 __all__ = ["main"]
 
@@ -44,7 +49,11 @@ _MANAGER_OPTIONS = {
     "id_secret": "id_secret",
     "key_prefix": "prefix",
     "incr_mode": "incr_mode",
+    "read_preference": "read_preference",
+    "owner_key": "owner_key",
 }
+#: The commands that act on the sessions of one owner, under the application's key prefix.
+_OWNER_COMMANDS = ("sessions", "revoke")
 #: The settings prefixes ``--config`` looks for, in the order they are named.
 _PREFIXES = ("mongo_sessions.", "session.", "cache.", "beaker.session.", "beaker.cache.")
 _BEAKER_PREFIXES = ("session.", "cache.", "beaker.session.", "beaker.cache.")
@@ -88,6 +97,12 @@ def _positive_int(text: str) -> int:
     if number < 1:
         raise ValueError("expected a positive integer")
     return number
+
+
+def _not_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("expected a non-empty value")
+    return text
 
 
 def _name_value(text: str) -> tuple[str, str]:
@@ -206,6 +221,18 @@ def _manager_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("find_and_modify", "update_and_read"),
         help="how incr runs (default find_and_modify)",
     )
+    add(
+        "--read-preference",
+        choices=("primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"),
+        help="where reads go (default primary)",
+    )
+    add(
+        "--owner-key",
+        type=_setting("owner_key"),
+        metavar="KEY",
+        help="the session key holding the logged-in user's id; stats and ensure-indexes "
+        "then expect its index (default none)",
+    )
 
 
 def _config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,24 +255,36 @@ def _output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on the terminal")
 
 
-def _maintenance(
-    commands: Any, name: str, summary: str, description: str
+def _command(
+    commands: Any, name: str, summary: str, description: str, *, progress: bool = True
 ) -> argparse.ArgumentParser:
+    """A command that reads the application's configuration; ``progress``: it has ``--quiet``."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name, help=summary, description=description
     )
     _connection_arguments(parser)
     _config_arguments(parser)
     _manager_arguments(parser)
-    _output_arguments(parser)
+    if progress:
+        _output_arguments(parser)
     return parser
+
+
+def _owner_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--owner",
+        required=True,
+        type=_typed(_not_empty, "user id"),
+        metavar="USER_ID",
+        help="the user id the sessions belong to, as the application stores it under owner_key",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mongo-sessions",
-        description="MongoDB sessions and caches for Python web apps: a demo, and the "
-        "maintenance of a session collection.",
+        description="MongoDB sessions and caches for Python web apps: a demo, the "
+        "maintenance of a session collection, and the sessions of a user.",
         epilog="Run 'mongo-sessions COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -264,7 +303,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
 
-    stats = _maintenance(
+    stats = _command(
         commands,
         "stats",
         "entry counts, document sizes and index problems",
@@ -273,14 +312,14 @@ def _parser() -> argparse.ArgumentParser:
         "needs. It only reads.",
     )
     stats.add_argument("--json", action="store_true", help="print JSON (sizes in bytes)")
-    _maintenance(
+    _command(
         commands,
         "ensure-indexes",
         "create or fix the indexes",
         "Create the indexes the configuration needs and fix a TTL index's period, for "
         "deployments whose application user may not create indexes.",
     )
-    purge = _maintenance(
+    purge = _command(
         commands,
         "purge-expired",
         "delete expired entries now",
@@ -294,6 +333,32 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COUNT",
         help="entries deleted per command (default 1000)",
     )
+    sessions = _command(
+        commands,
+        "sessions",
+        "list the live sessions of a user",
+        "List the live sessions of one user: each one's handle, when it was created, last "
+        "written and when it expires. Only sessions written with owner_key set have an owner. "
+        "It only reads.",
+        progress=False,
+    )
+    _owner_argument(sessions)
+    sessions.add_argument("--json", action="store_true", help="print JSON (ISO 8601 times)")
+    revoke = _command(
+        commands,
+        "revoke",
+        "end every session of a user, or one",
+        "End every session of one user (after a password change, a ban, a stolen account), "
+        "or the one named by --handle. On a terminal it asks first; elsewhere it needs --yes.",
+        progress=False,
+    )
+    _owner_argument(revoke)
+    revoke.add_argument(
+        "--handle",
+        type=_typed(_not_empty, "handle"),
+        help="revoke only this session, a handle that the sessions command lists",
+    )
+    revoke.add_argument("-y", "--yes", action="store_true", help="revoke without asking")
     return parser
 
 
@@ -348,23 +413,27 @@ def _choose_prefix(section: configparser.SectionProxy, where: str) -> str:
     return found[0]
 
 
-def _adapter_settings(prefix: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The adapter's own settings and the framework's, for ``prefix``."""
-    beaker = prefix.startswith(_BEAKER_PREFIXES)
-    module = "beaker" if beaker else "pyramid"
+def _adapter(module: str, prefix: str) -> Any:
+    """The adapter ``module`` (``beaker`` or ``pyramid``) that reads ``prefix`` settings."""
     try:
-        adapter = importlib.import_module(f"{__package__}.{module}")
+        return importlib.import_module(f"{__package__}.{module}")
     except ImportError:
         raise ConfigurationError(
             f"reading {prefix}* settings needs {module.capitalize()}: "
             f"pip install 'mongo-session-backends[{module}]'"
         ) from None
-    own = frozenset(adapter.ADAPTER_SETTINGS)
-    return own, frozenset(adapter.BEAKER_OPTIONS) if beaker else frozenset()
 
 
-def _file_options(path: str, section_name: str, prefix: str | None) -> dict[str, Any]:
-    """The manager options the application reads from ``section_name`` of ``path``."""
+def _file_options(
+    path: str, section_name: str, prefix: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """The manager options the application reads from ``section_name`` of ``path``.
+
+    Also returns the key prefix its sessions are under, after the manager's
+    prefix: Pyramid's ``key_prefix``. ``None`` for Beaker: each of its
+    sessions is a namespace with a prefix of its own (``beaker:LENGTH:ID:``),
+    so no one prefix holds a user's sessions.
+    """
     section = _read_section(path, section_name)
     where = f"{path} [{section_name}]"
     if prefix is None:
@@ -385,24 +454,47 @@ def _file_options(path: str, section_name: str, prefix: str | None) -> dict[str,
     # A Beaker cache's region settings (cache.REGION.*) are the region's own.
     regions = set(settings.get("regions", "").replace(",", " ").split())
     settings = {k: v for k, v in settings.items() if k.partition(".")[0] not in regions}
-    own, ignored = _adapter_settings(prefix)
-    # Adapter settings are known (not typos) but not coerced: the command needs none.
-    keep = {name: (lambda value: value) for name in own}
+    beaker = prefix.startswith(_BEAKER_PREFIXES)
+    adapter = _adapter("beaker" if beaker else "pyramid", prefix)
+    ignored = frozenset(adapter.BEAKER_OPTIONS) if beaker else frozenset()
+    # Adapter settings are known (not typos); only the key prefix is used and coerced.
+    keep: dict[str, Callable[[Any], Any]] = {
+        name: (lambda value: value) for name in adapter.ADAPTER_SETTINGS
+    }
+    if not beaker:
+        keep["key_prefix"] = adapter.ADAPTER_SETTINGS["key_prefix"]
     try:
-        options, _ = manager_options(settings, keep, ignored)
+        options, own = manager_options(settings, keep, ignored)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{where}, prefix {prefix}: {exc}") from None
-    return options
+    if beaker:
+        return options, None
+    default = inspect.signature(adapter.MongoSessionFactory).parameters["key_prefix"].default
+    return options, str(own.get("key_prefix", default))
 
 
 def _manager(args: argparse.Namespace) -> MongoManager:
-    """The manager that ``args`` (and its ``--config`` file) describe."""
+    """The manager that ``args`` (and its ``--config`` file) describe.
+
+    For ``sessions`` and ``revoke`` its prefix is the one the application's
+    sessions are under: the manager's prefix followed by the adapter's.
+    """
     config = getattr(args, "config", None)
-    options = _file_options(config, args.section or "app:main", args.prefix) if config else {}
+    options, nested = (
+        _file_options(config, args.section or "app:main", args.prefix) if config else ({}, "")
+    )
     for dest, name in _MANAGER_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None:
             options[name] = value
+    if args.command in _OWNER_COMMANDS:
+        if nested is None:
+            raise ConfigurationError(
+                f"{args.command} cannot read a Beaker configuration: Beaker keeps each session "
+                "under a prefix of its own (beaker:LENGTH:ID:), so no prefix holds all of a "
+                "user's sessions"
+            )
+        options["prefix"] = options.get("prefix", "") + nested
     if args.uri is not None:
         options["uri"] = args.uri
     # Maintenance may scan a large collection: a bounded wait for the server,
@@ -524,6 +616,93 @@ def _purge_expired(args: argparse.Namespace, make: MakeManager) -> int:
     return 0
 
 
+def _where(manager: MongoManager) -> str:
+    """The collection, and the prefix if there is one."""
+    prefix = f" (prefix {manager.prefix!r})" if manager.prefix else ""
+    return _place(manager) + prefix
+
+
+def _sessions_of(owner: str, count: int) -> str:
+    return f"{count:,} session{'' if count == 1 else 's'} of {owner}"
+
+
+def _time(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "-"
+    if moment >= FAR_FUTURE:
+        return "never"
+    return f"{moment.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _last_written(session: Mapping[str, Any]) -> tuple[bool, dt.datetime]:
+    """Sorts by the last write, newest first, sessions without times last."""
+    moment = session["written"] or session["created"]
+    return moment is not None, moment or FAR_FUTURE
+
+
+def _sessions(args: argparse.Namespace, make: MakeManager) -> int:
+    manager = make(args)
+    found = sorted(manager.sessions(args.owner), key=_last_written, reverse=True)
+    if args.json:
+        times = ("created", "written", "expires")
+        for session in found:
+            session.update({k: session[k] and session[k].isoformat() for k in times})
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print(f"no live sessions of {args.owner} in {_where(manager)}")
+        return 0
+    rows = [("handle", "created", "last written", "expires")]
+    rows += [
+        (s["handle"] or "-", _time(s["created"]), _time(s["written"]), _time(s["expires"]))
+        for s in found
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    print(f"{_sessions_of(args.owner, len(found))} in {_where(manager)}, last written first:")
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def _no_handle(owner: str, handle: str, manager: MongoManager) -> str:
+    return f"no live session of {owner} has the handle {handle} in {_where(manager)}"
+
+
+def _confirm(question: str) -> bool:
+    """Ask ``question`` on the terminal; only y or yes agrees."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _revoke(args: argparse.Namespace, make: MakeManager) -> int:
+    ask = not args.yes
+    if ask and not sys.stdin.isatty():
+        return _fail("revoke asks for confirmation, and stdin is not a terminal: add --yes", 2)
+    manager = make(args)
+    owner, handle = args.owner, args.handle
+    if ask:
+        live = [s["handle"] for s in manager.sessions(owner)]
+        if handle is not None:
+            live = [h for h in live if h == handle]
+            if not live:
+                return _fail(_no_handle(owner, handle, manager), 1)
+        if not live:
+            print(f"no live sessions of {owner} in {_where(manager)}: nothing revoked")
+            return 0
+        if not _confirm(f"revoke {_sessions_of(owner, len(live))} in {_where(manager)}?"):
+            return _fail("not confirmed: nothing revoked", 1)
+    if handle is None:
+        count = manager.revoke(owner)
+    elif manager.revoke_handle(owner, handle):
+        count = 1
+    else:
+        return _fail(_no_handle(owner, handle, manager), 1)
+    print(f"revoked {_sessions_of(owner, count)} in {_where(manager)}")
+    return 0
+
+
 def _demo(args: argparse.Namespace, make: MakeManager) -> int:
     from .demo import run
 
@@ -576,6 +755,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": _stats,
         "ensure-indexes": _ensure_indexes,
         "purge-expired": _purge_expired,
+        "sessions": _sessions,
+        "revoke": _revoke,
     }
     opened: list[MongoManager] = []
 
