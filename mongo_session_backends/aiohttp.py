@@ -59,9 +59,10 @@ class MongoDBStorage(AbstractStorage):
     two when :func:`aiohttp_session.new_session` replaces a stored session.
 
     The stored entry expires ``session.max_age`` seconds after its last
-    write; with ``max_age=None`` (a browser-session cookie), after the
-    manager's ``expires`` (default 14 days). A ``max_age`` set on one
-    session is kept with it. While MongoDB is unreachable, loading and
+    write (``session.changed()`` asks for one); with ``max_age=None`` (a
+    browser-session cookie), after the manager's ``expires`` (default 14
+    days). That expiry alone decides, by the manager's clock. A ``max_age``
+    set on one session is kept with it. While MongoDB is unreachable, loading and
     saving raise :class:`~mongo_session_backends.ServerUnavailable` within
     the manager's timeouts, as aiohttp-session's own storages raise their
     errors.
@@ -160,7 +161,11 @@ class MongoDBStorage(AbstractStorage):
         ):
             log.warning("unreadable session treated as new")
             return Session(None, data=None, new=True, max_age=self.max_age)
-        return Session(sid, data=cast(SessionData, value), new=False, max_age=max_age)
+        # The stored entry's expiry decides, by the manager's clock: the session
+        # does not judge again from "created", which session.changed() leaves alone.
+        session = Session(sid, data=cast(SessionData, value), new=False, max_age=None)
+        session.max_age = max_age
+        return session
 
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -83,6 +84,17 @@ async def remember(request: web.Request) -> web.Response:
     return web.Response(text="remembered")
 
 
+async def renew(request: web.Request) -> web.Response:
+    (await get_session(request)).changed()
+    return web.Response(text="renewed")
+
+
+async def login_redirect(request: web.Request) -> web.Response:
+    session = await new_session(request)
+    session["user"] = "redirected"
+    raise web.HTTPFound("/peek")
+
+
 async def put_set(request: web.Request) -> web.Response:
     session = await get_session(request)
     session["tags"] = {"a", "b"}  # json.dumps refuses a set
@@ -108,12 +120,33 @@ def make_app(storage: MongoDBStorage) -> web.Application:
         "/rotate-empty": rotate_empty,
         "/logout": logout,
         "/remember": remember,
+        "/renew": renew,
+        "/login-redirect": login_redirect,
         "/put-set": put_set,
         "/degraded": degraded,
     }
     for path, handler in handlers.items():
         app.router.add_get(path, handler)
     return app
+
+
+class SessionTime:
+    """aiohttp-session's ``time`` module on the test clock; the cookie jar keeps real time."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        return float(self.clock.now.timestamp())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture(autouse=True)
+def session_time(clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp-session judges ages with ``time.time()``; make it the manager's clock."""
+    monkeypatch.setattr(aiohttp_session, "time", SessionTime(clock))
 
 
 @pytest.fixture
@@ -225,6 +258,14 @@ async def test_new_session_rotates_the_id(client: Client, collection: Any) -> No
     assert doc(collection, new)["value"]["session"] == {"user": "alice"}
     set_cookie(client, str(old))
     assert json.loads(await text(client, "/peek"))["new"] is True
+
+
+async def test_login_then_redirect(client: Client, collection: Any) -> None:
+    await text(client, "/visit")
+    old = cookie(client)
+    response = await client.get("/login-redirect")  # follows the redirect with the new cookie
+    assert json.loads(await response.text()) == {"new": False, "data": {"user": "redirected"}}
+    assert cookie(client) != old and doc(collection, old) is None
 
 
 async def test_new_session_without_reading_first_still_deletes_the_old(
@@ -371,6 +412,23 @@ async def test_per_session_max_age_is_kept(client: Client, clock: Any, collectio
     assert json.loads(await text(client, "/peek"))["data"]["visits"] == 1
     clock.advance(2)
     assert json.loads(await text(client, "/peek"))["new"] is True
+
+
+async def test_changed_renews_an_unmodified_session(
+    aiohttp_client: MakeClient, manager_options: dict[str, Any], clock: Any
+) -> None:
+    """The entry's expiry decides, not the session's "created", which changed() leaves alone."""
+    storage = MongoDBStorage(max_age=60, **manager_options)
+    client = await aiohttp_client(make_app(storage))
+    await text(client, "/visit")
+    for _ in range(3):
+        clock.advance(50)
+        await text(client, "/renew")
+    clock.advance(50)  # 200 s after the last change, 50 s after the last write
+    assert json.loads(await text(client, "/peek"))["data"] == {"visits": 1}
+    clock.advance(11)
+    assert json.loads(await text(client, "/peek"))["new"] is True
+    await storage.store.aclose()
 
 
 async def test_browser_session_lifetime_is_the_managers_expires(
