@@ -157,7 +157,7 @@ class MongoDBStorage(AbstractStorage):
             isinstance(value, dict)
             and isinstance(value.get("session"), dict)
             and type(value.get("created")) is int
-            and (max_age is None or type(max_age) is int)
+            and (max_age is None or (type(max_age) is int and max_age > 0))
         ):
             log.warning("unreadable session treated as new")
             return Session(None, data=None, new=True, max_age=self.max_age)
@@ -177,21 +177,21 @@ class MongoDBStorage(AbstractStorage):
         (``invalidate()``) is deleted with its cookie.
         """
         max_age = _positive("session.max_age", session.max_age)
-        arrived = request.get(_ARRIVED, self._cookie_id(request))
         if session.new and session.identity is not None:
             raise ConfigurationError(
                 "session ids are made by the storage: set_new_identity() is not supported"
             )
+        value = None if session.empty else self._value(session, max_age)  # before any write
         sid = None if session.new else session.identity
+        arrived = request.get(_ARRIVED, self._cookie_id(request))
         if arrived is not None and arrived != sid:
             await self.store.delete(arrived)
-        if session.empty:
+        if value is None:
             if sid is not None:
                 await self.store.delete(sid)
             if self.load_cookie(request) is not None:
                 self.save_cookie(response, "")
             return
-        value = self._value(session, max_age)
         if sid is None:
             sid = secrets.token_urlsafe(32)
             if not await self.store.add(sid, value, max_age):

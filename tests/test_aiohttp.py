@@ -496,11 +496,18 @@ async def test_unstorable_value_writes_nothing(
     response = await client.get("/put-set")
     assert response.status == 500
     assert collection.count_documents({}) == 0
-    request = make_mocked_request("GET", "/")
-    session = await storage.load_session(request)
+    await text(client, "/visit")
+    sid = cookie(client)
+    assert (await client.get("/put-set")).status == 500
+    assert doc(collection, sid)["value"]["session"] == {"visits": 1}  # unchanged
+    # Replacing the session with one that cannot be stored keeps the old one.
+    request = make_mocked_request("GET", "/", headers={"Cookie": f"{COOKIE}={sid}"})
+    await storage.load_session(request)
+    session = await storage.new_session()
     session["tags"] = {"a"}
     with pytest.raises(SerializationError):
         await storage.save_session(request, web.Response(), session)
+    assert doc(collection, sid) is not None
 
 
 async def test_custom_encoder_and_decoder(manager_options: dict[str, Any]) -> None:
