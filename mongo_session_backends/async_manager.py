@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -135,6 +135,18 @@ class AsyncMongoManager(BaseManager):
         done = await run(self._core.ensure_indexes(self.collection_name), self._open())
         self._prepared.succeeded()
         return done
+
+    async def purge_expired(
+        self, *, batch_size: int = 1000, progress: Callable[[int], Any] | None = None
+    ) -> int:
+        """See :meth:`MongoManager.purge_expired`."""
+        plan = self._core.purge_expired(batch_size=batch_size, progress=progress)
+        return await run(plan, self._open())
+
+    async def stats(self, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """See :meth:`MongoManager.stats`."""
+        plan = self._core.stats(self.database_name, self.collection_name, progress)
+        return await run(plan, self._open())
 
     async def aclose(self) -> None:
         """Close the client of the running loop, if the manager made it. Idempotent.

@@ -16,7 +16,7 @@ both send exactly the same commands and read the replies the same way::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -586,6 +586,83 @@ class Core(Codec):
     def ping(self) -> Plan[bool]:
         yield Call("command", ("ping",), target="admin")
         return True
+
+    def purge_expired(
+        self, *, batch_size: int = 1000, progress: Callable[[int], Any] | None = None
+    ) -> Plan[int]:
+        """Delete every expired entry in the collection, in bounded batches; return how many.
+
+        Each batch is one ``find`` of at most ``batch_size`` ids, in ``_id``
+        order from where the previous batch ended, then one ``delete`` of the
+        documents in that ``_id`` range that are still expired: an entry
+        refreshed in between is kept, and no command runs long or touches
+        more than one batch. For ``cleanup="none"`` deployments, run it from
+        a scheduled job.
+
+        :param batch_size: the most documents one batch finds and deletes.
+            Default 1000.
+        :param progress: called with the running total after each batch.
+            Default ``None``.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigurationError("batch_size must be a positive int")
+        expired = {self.expires_key: {"$lte": self.now()}}
+        deleted = 0
+        after: Any = None
+        while True:
+            query = dict(expired) if after is None else {**expired, "_id": {"$gt": after}}
+            options = {"sort": [("_id", 1)], "limit": batch_size}
+            docs = yield Call("find", (query, {"_id": True}), options, many=True)
+            ids = [doc["_id"] for doc in docs]
+            if ids:
+                first, last = ids[0], ids[-1]
+                # A range is cheap on every server; ids of two BSON types make no range.
+                span = {"$gte": first, "$lte": last} if type(first) is type(last) else {"$in": ids}
+                result = yield Call("delete_many", ({**expired, "_id": span},))
+                deleted += result.deleted_count
+                if progress is not None:
+                    progress(deleted)
+            if len(ids) == batch_size:
+                after = ids[-1]
+            elif after is None:
+                return deleted
+            else:
+                after = None  # "$gt" compares within one BSON type: look once more from the start
+
+    def stats(
+        self, database_name: str, collection_name: str, progress: Callable[[str], Any] | None
+    ) -> Plan[dict[str, Any]]:
+        """Entry counts, document sizes (bytes of BSON) and index problems. Reads only."""
+
+        def step(text: str) -> None:
+            if progress is not None:
+                progress(text)
+
+        now = self.now()
+        step("reading documents")
+        size = {"$bsonSize": "$$ROOT"}
+        group = {"_id": None, "n": {"$sum": 1}, "total": {"$sum": size}, "largest": {"$max": size}}
+        sizes = yield Call("aggregate", ([{"$group": group}],), many=True)
+        measured = sizes[0] if sizes else {"n": 0, "total": 0, "largest": 0}
+        step("counting live entries")
+        live = yield Call("count_documents", ({self.expires_key: {"$gt": now}},))
+        step("counting expired entries")
+        expired = yield Call("count_documents", ({self.expires_key: {"$lte": now}},))
+        step("reading indexes")
+        existing = yield Call("list_indexes", many=True)
+        count, total = int(measured["n"]), int(measured["total"])
+        return {
+            "database": database_name,
+            "collection": collection_name,
+            "live": live,
+            "expired": expired,
+            "documents": count,
+            "total_size": total,
+            "average_size": total // count if count else 0,
+            "largest_size": int(measured["largest"] or 0),
+            "indexes": sorted(index["name"] for index in existing),
+            "index_problems": [d.describe() for d in differences(existing, self.wanted_indexes())],
+        }
 
     def ensure_indexes(self, collection_name: str) -> Plan[list[str]]:
         """Create missing indexes and fix TTL periods; return what was done.

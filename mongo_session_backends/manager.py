@@ -37,11 +37,9 @@ from .connection import (
     new_client,
     open_collection,
     translate,
-    translated,
 )
 from .core import DRIVER_ERRORS, Call, Core, Plan, Steps
 from .exceptions import ConfigurationError, ManagerClosed, MongoSessionError
-from .indexes import collection_stats, purge_expired
 from .serializers import Serializer
 
 if TYPE_CHECKING:
@@ -468,32 +466,20 @@ class MongoManager(BaseManager):
     def purge_expired(
         self, *, batch_size: int = 1000, progress: Callable[[int], Any] | None = None
     ) -> int:
-        """Delete every expired entry in the collection; return how many.
-
-        For ``cleanup="none"`` deployments, run it from a scheduled job.
-
-        :param batch_size: documents deleted per command, so no single
-            command runs long. Default 1000.
-        :param progress: called with the running total after each batch.
-            Default ``None``.
-        """
-        query = {self.expires_key: {"$lte": self._core.now()}}
-        purge = translated(purge_expired)
-        return purge(self._open(), query, batch_size=batch_size, progress=progress)
+        """See :meth:`~mongo_session_backends.core.Core.purge_expired`."""
+        plan = self._core.purge_expired(batch_size=batch_size, progress=progress)
+        return run(plan, self._open())  # needs none of the indexes
 
     def stats(self, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
         """Return entry counts, document sizes and the indexes present.
 
         Reads only: it creates no index, and reports missing or wrong ones.
 
-        :param progress: called with a short description of each step of a
-            long scan. Default ``None``.
+        :param progress: called with a short description of each step.
+            Default ``None``.
         """
-        now = self._core.now()
-        live = {self.expires_key: {"$gt": now}}
-        expired = {self.expires_key: {"$lte": now}}
-        wanted = self._core.wanted_indexes()
-        return translated(collection_stats)(self._open(), wanted, live, expired, progress=progress)
+        plan = self._core.stats(self.database_name, self.collection_name, progress)
+        return run(plan, self._open())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())

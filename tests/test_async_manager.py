@@ -162,3 +162,18 @@ async def test_a_thousand_tasks(async_manager: AsyncMongoManager) -> None:
     assert max(results) == 1000
     wins = await asyncio.gather(*(async_manager.add(f"k{i % 10}", i) for i in range(1000)))
     assert sum(wins) == 10
+
+
+async def test_maintenance(async_manager: AsyncMongoManager, clock: Any) -> None:
+    await async_manager.set("live", "x" * 100)
+    for i in range(5):
+        await async_manager.set(f"old{i}", 1, 5)
+    clock.advance(10)
+    stats = await async_manager.stats()
+    assert stats["live"] == 1 and stats["expired"] == 5 and stats["documents"] == 6
+    assert stats["largest_size"] > 100 and stats["index_problems"] == []
+    totals: list[int] = []
+    assert await async_manager.purge_expired(batch_size=2, progress=totals.append) == 5
+    assert totals[-1] == 5 and await async_manager.count() == 1
+    assert await async_manager.ensure_indexes() == []
+    assert await async_manager.ping()
