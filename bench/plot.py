@@ -98,9 +98,14 @@ def _size(a: int, b: int) -> str:
 
 
 def _title_and_legend(ax: Any, title: str, columns: int) -> None:
-    """The legend right above the chart, within its width, and the title above both."""
-    entries = len(ax.get_legend_handles_labels()[1])
-    rows = -(-entries // columns)
+    """The legend right above the chart, within its width, and the title above both.
+
+    Labels too long to share a row get one each.
+    """
+    labels = ax.get_legend_handles_labels()[1]
+    if max(map(len, labels), default=0) > 30:
+        columns = 1
+    rows = -(-len(labels) // columns)
     ax.legend(
         loc="lower left", bbox_to_anchor=(0, 1.0, 1, 0), mode="expand", ncol=columns,
         frameon=False, fontsize=9, borderaxespad=0.3, handlelength=1.5,
@@ -163,6 +168,8 @@ def _plot_peers(plt: Any, report: dict[str, Any], side: Side) -> Any:
 
 def _plot_growth(plt: Any, report: dict[str, Any], side: Side) -> Any:
     """Slowdown per operation: ours and its raw ceiling, then the peers."""
+    from matplotlib import ticker
+
     sizes, peer_sizes = report["collection_sizes"], report["peer_sizes"]
     mine: dict[str, dict[str, float]] = {}
     theirs: dict[str, dict[str, float]] = {}
@@ -207,6 +214,10 @@ def _plot_growth(plt: Any, report: dict[str, Any], side: Side) -> Any:
     bottom = axes[-1]
     bottom.set_xscale("log")
     bottom.set_xlim(0.5, max(report["growth"].values()) * 3)
+    for ax in axes:  # 0.5, 1, 2, 5 ... as plain numbers, on short ranges too
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     bottom.set_xlabel("slowdown, log scale (1.0 is flat; lower is better)")
     return fig
 
