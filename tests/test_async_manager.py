@@ -155,13 +155,17 @@ async def test_cancellation_leaves_nothing_half_done(
     assert isinstance(await async_manager.incr("n"), int)
 
 
-async def test_a_thousand_tasks(async_manager: AsyncMongoManager) -> None:
+async def test_a_thousand_tasks(manager_options: dict[str, Any]) -> None:
+    # Every operation is bounded by timeoutMS: one that waited longer would raise.
+    options = {**manager_options["connection_options"], "timeoutMS": 20000}
+    async_manager = AsyncMongoManager(**{**manager_options, "connection_options": options})
     async_manager.incr_mode = "update_and_read"  # the embedded server's findAndModify scans
     results = await asyncio.gather(*(async_manager.incr("n") for _ in range(1000)))
     assert await async_manager.get("n") == 1000
     assert max(results) == 1000
     wins = await asyncio.gather(*(async_manager.add(f"k{i % 10}", i) for i in range(1000)))
     assert sum(wins) == 10
+    await async_manager.aclose()
 
 
 async def test_maintenance(async_manager: AsyncMongoManager, clock: Any) -> None:
