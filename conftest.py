@@ -120,6 +120,20 @@ async def async_manager(manager_options: dict[str, Any]) -> AsyncIterator[AsyncM
 
 
 @pytest.fixture
+def proxy(mongodb_uri: str) -> Iterator[Any]:
+    """A fault-injecting TCP proxy in front of the test server (see tests/proxy.py)."""
+    from tests.proxy import FaultProxy
+
+    hostport = mongodb_uri.split("://", 1)[1].split("/", 1)[0].split(",")[0]
+    if "@" in hostport or "MONGODB_URI" in os.environ:
+        pytest.skip("the proxy needs a plain local server")
+    host, port = hostport.rsplit(":", 1)
+    p = FaultProxy(host, int(port))
+    yield p
+    p.close()
+
+
+@pytest.fixture
 def collection(admin_client: MongoClient[Any], database_name: str) -> Any:
     """The raw ``sessions`` collection of this test, for inspection."""
     return admin_client[database_name]["sessions"]

@@ -327,7 +327,7 @@ class Core(Codec):
         if self.load(current, UNREADABLE, serializer) is not UNREADABLE:
             return False
         unchanged = {
-            "_id": current["_id"],
+            self.id_field: current[self.id_field],
             VALUE: current.get(VALUE),
             self.expires_key: current.get(self.expires_key),
         }
@@ -424,7 +424,7 @@ class Core(Codec):
                     "incr needs an integer, and the stored value is not one; it is unchanged"
                 )
             new = {**doc, VALUE: self.dump(_id, current + delta, serializer)}
-            unchanged = {"_id": doc["_id"], VALUE: doc.get(VALUE)}
+            unchanged = {self.id_field: doc[self.id_field], VALUE: doc.get(VALUE)}
             result = yield Call("replace_one", (unchanged, new))
             if result.matched_count:
                 return current + delta

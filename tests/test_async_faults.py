@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,17 +28,6 @@ async def timed(coroutine: Any) -> tuple[float, Any]:
     except Exception as exc:
         result = exc
     return time.monotonic() - started, result
-
-
-@pytest.fixture
-def proxy(mongodb_uri: str) -> Iterator[FaultProxy]:
-    hostport = mongodb_uri.split("://", 1)[1].split("/", 1)[0].split(",")[0]
-    if "@" in hostport or "MONGODB_URI" in os.environ:
-        pytest.skip("the proxy needs a plain local server")
-    host, port = hostport.rsplit(":", 1)
-    p = FaultProxy(host, int(port))
-    yield p
-    p.close()
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -116,17 +116,6 @@ def test_pyramid_outage(dead_uri: str) -> None:
 
 
 # -- network faults ----------------------------------------------------------------
-
-
-@pytest.fixture
-def proxy(mongodb_uri: str) -> Iterator[FaultProxy]:
-    hostport = mongodb_uri.split("://", 1)[1].split("/", 1)[0].split(",")[0]
-    if "@" in hostport or "MONGODB_URI" in os.environ:
-        pytest.skip("the proxy needs a plain local server")
-    host, port = hostport.rsplit(":", 1)
-    p = FaultProxy(host, int(port))
-    yield p
-    p.close()
 
 
 @pytest.mark.slow
