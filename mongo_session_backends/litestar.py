@@ -25,7 +25,7 @@ from litestar.stores.base import NamespacedStore
 from .adapter import adapter_store
 from .async_manager import AsyncMongoManager
 from .codec import NS
-from .core import Call, Core, Plan
+from .core import Call, Plan
 from .exceptions import ConfigurationError, SerializationError
 from .manager import FAR_FUTURE
 from .serializers import NativeSerializer
@@ -47,11 +47,11 @@ END = "/"
 AFTER = ":"
 #: Litestar's values are bytes: stored as BSON binary, whatever the manager's serializer.
 BYTES = NativeSerializer()
-#: Litestar counts expiry in whole seconds: a renewal that adds less is skipped.
+#: Litestar counts expiry in whole seconds: a renewal that moves it less is skipped.
 RESOLUTION = dt.timedelta(seconds=1)
 
 
-def _clear_tree(core: Core, path: str) -> Plan[int]:
+def _clear_tree(path: str) -> Plan[int]:
     """Delete the entries of the namespace ``path`` and of those nested in it."""
     tree = {NS: {"$gte": path + END, "$lt": path + AFTER}}
     result = yield Call("delete_many", (tree,))
@@ -70,9 +70,9 @@ class _Shared:
     def __init__(self, manager: AsyncMongoManager | None, options: dict[str, Any]) -> None:
         self.made = manager is None
         self.options = options
-        self.manager = self._store(manager)
+        self.manager = self._view(manager)
 
-    def _store(self, manager: AsyncMongoManager | None) -> AsyncMongoManager:
+    def _view(self, manager: AsyncMongoManager | None) -> AsyncMongoManager:
         return adapter_store(
             "Litestar",
             manager,
@@ -84,7 +84,7 @@ class _Shared:
 
     async def close(self) -> None:
         if self.made:
-            closing, self.manager = self.manager, self._store(None)
+            closing, self.manager = self.manager, self._view(None)
             await closing.aclose()
 
 
@@ -199,7 +199,7 @@ class MongoDBStore(NamespacedStore):
         :param renew_for: seconds or a ``timedelta``: give an entry that was
             set with an expiry a new one, ``renew_for`` from now. An entry
             without expiry keeps it. Default ``None``: no renewal. A renewal
-            that would extend the expiry by less than a second is skipped.
+            that would move the expiry by less than a second is skipped.
         """
         manager = self.manager
         entry = await manager.get_entry(key, serializer=BYTES)
@@ -209,7 +209,7 @@ class MongoDBStore(NamespacedStore):
         if renew_for and expiry != FAR_FUTURE:
             if not isinstance(renew_for, dt.timedelta):
                 renew_for = dt.timedelta(seconds=renew_for)
-            if manager.clock() + renew_for - expiry >= RESOLUTION:
+            if abs(manager.clock() + renew_for - expiry) >= RESOLUTION:
                 await manager.touch(key, renew_for)
         return value if isinstance(value, bytes) else None
 
@@ -229,8 +229,7 @@ class MongoDBStore(NamespacedStore):
             raise ConfigurationError(
                 "delete_all cannot find the nested namespaces when hash_ids is on"
             )
-        path = manager.prefix[: -len(END)]
-        await manager._run(_clear_tree(manager._core, path))
+        await manager._run(_clear_tree(manager.prefix[: -len(END)]))
 
     async def exists(self, key: str) -> bool:
         """Return whether a live entry is stored under ``key``."""

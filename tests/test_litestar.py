@@ -96,6 +96,12 @@ async def test_get_and_renew(store: MongoDBStore, clock: Any, renew_for: Any) ->
     assert await store.expires_in("foo") == 9
 
 
+async def test_renew_sets_the_expiry_from_now(store: MongoDBStore) -> None:
+    await store.set("foo", b"bar", expires_in=100)
+    await store.get("foo", renew_for=10)  # shorter, as Litestar's own stores do
+    assert await store.expires_in("foo") == 10
+
+
 async def test_renew_keeps_no_expiry(store: MongoDBStore, clock: Any) -> None:
     await store.set("foo", b"bar")
     await store.get("foo", renew_for=10)
