@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import MANAGER_SETTINGS, manager_options
 from .exceptions import ConfigurationError, MongoSessionError, ServerUnavailable
-from .manager import FAR_FUTURE, MongoManager, mask_uri
+from .manager import FAR_FUTURE, READ_PREFERENCES, MongoManager, mask_uri
 
 __all__ = ["main"]
 
@@ -54,6 +54,8 @@ _MANAGER_OPTIONS = {
 }
 #: The commands that act on the sessions of one owner, under the application's key prefix.
 _OWNER_COMMANDS = ("sessions", "revoke")
+#: Every Beaker namespace's prefix (``beaker:LENGTH:NAME:``) starts with this.
+_BEAKER_NAMESPACES = "beaker:"
 #: The settings prefixes ``--config`` looks for, in the order they are named.
 _PREFIXES = ("mongo_sessions.", "session.", "cache.", "beaker.session.", "beaker.cache.")
 _BEAKER_PREFIXES = ("session.", "cache.", "beaker.session.", "beaker.cache.")
@@ -223,7 +225,7 @@ def _manager_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--read-preference",
-        choices=("primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"),
+        choices=tuple(READ_PREFERENCES),
         help="where reads go (default primary)",
     )
     add(
@@ -424,15 +426,12 @@ def _adapter(module: str, prefix: str) -> Any:
         ) from None
 
 
-def _file_options(
-    path: str, section_name: str, prefix: str | None
-) -> tuple[dict[str, Any], str | None]:
+def _file_options(path: str, section_name: str, prefix: str | None) -> tuple[dict[str, Any], str]:
     """The manager options the application reads from ``section_name`` of ``path``.
 
     Also returns the key prefix its sessions are under, after the manager's
-    prefix: Pyramid's ``key_prefix``. ``None`` for Beaker: each of its
-    sessions is a namespace with a prefix of its own (``beaker:LENGTH:ID:``),
-    so no one prefix holds a user's sessions.
+    prefix: Pyramid's ``key_prefix``, or the one every Beaker namespace
+    starts with.
     """
     section = _read_section(path, section_name)
     where = f"{path} [{section_name}]"
@@ -468,7 +467,7 @@ def _file_options(
     except ConfigurationError as exc:
         raise ConfigurationError(f"{where}, prefix {prefix}: {exc}") from None
     if beaker:
-        return options, None
+        return options, _BEAKER_NAMESPACES
     default = inspect.signature(adapter.MongoSessionFactory).parameters["key_prefix"].default
     return options, str(own.get("key_prefix", default))
 
@@ -488,11 +487,11 @@ def _manager(args: argparse.Namespace) -> MongoManager:
         if value is not None:
             options[name] = value
     if args.command in _OWNER_COMMANDS:
-        if nested is None:
+        if nested == _BEAKER_NAMESPACES and options.get("hash_ids"):
             raise ConfigurationError(
-                f"{args.command} cannot read a Beaker configuration: Beaker keeps each session "
-                "under a prefix of its own (beaker:LENGTH:ID:), so no prefix holds all of a "
-                "user's sessions"
+                f"{args.command} cannot reach Beaker's sessions with hash_ids: each is under "
+                "a namespace prefix of its own (beaker:LENGTH:ID:), and a hashed prefix "
+                "matches only itself"
             )
         options["prefix"] = options.get("prefix", "") + nested
     if args.uri is not None:
@@ -635,7 +634,7 @@ def _time(moment: dt.datetime | None) -> str:
 
 
 def _last_written(session: Mapping[str, Any]) -> tuple[bool, dt.datetime]:
-    """Sorts by the last write, newest first, sessions without times last."""
+    """The sort key of a session: its last write (or creation); sessions without times first."""
     moment = session["written"] or session["created"]
     return moment is not None, moment or FAR_FUTURE
 

@@ -171,9 +171,18 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "empty owner key": (["stats", "--owner-key", ""], "owner_key"),
     "bad read preference": (["stats", "--read-preference", "secondaries"], "--read-preference"),
     "revoke without a terminal": (["revoke", "--owner", "alice"], "add --yes"),
-    "owners of a beaker config": (
-        ["sessions", "--owner", "alice", "--config", "{tmp}/beaker.ini"],
-        "Beaker keeps each session under a prefix of its own",
+    "owners of a beaker config with hashed ids": (
+        [
+            "sessions",
+            "--owner",
+            "alice",
+            "--config",
+            "{tmp}/beaker.ini",
+            "--hash-ids",
+            "--id-secret",
+            "an id secret of some length",
+        ],
+        "cannot reach Beaker's sessions with hash_ids",
     ),
 }
 
@@ -188,8 +197,10 @@ def bad_files(tmp_path: Path) -> Path:
     _ini(tmp_path / "percent.ini",
          "[app:main]\nmongo_sessions.uri = mongodb://u:pa%40ss@db/\n")  # fmt: skip
     _ini(tmp_path / "garbage.ini", "mongo_sessions.uri = mongodb://u:hunter2@db/\n")
-    _ini(tmp_path / "beaker.ini", "[app:main]\nsession.type = mongodb\n"
-                                  "session.url = mongodb://u:hunter2@127.0.0.1:1/\n")  # fmt: skip
+    _ini(
+        tmp_path / "beaker.ini",
+        "[app:main]\nsession.type = mongodb\nsession.url = mongodb://u:hunter2@127.0.0.1:1/\n",
+    )
     return tmp_path
 
 
@@ -917,18 +928,47 @@ def test_config_finds_a_pyramid_apps_sessions(
     parser.read(ini)
     factory = pyramid.session_factory_from_settings(dict(parser["app:main"]))
     store = factory.store  # the view the application's sessions are written through
+    elsewhere = MongoManager(mongodb_uri, database_name=database_name, prefix="elsewhere:")
     try:
         assert store.prefix == prefix
         for sid in ("a" * 43, "b" * 43):
             store.set(sid, {"d": {"auth.userid": "7"}}, owner="7")
+        elsewhere.set("another app's", {"user": "7"}, owner="7")
         assert main(["sessions", "--config", ini, "--owner", "7"]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"2 sessions of 7 in {database_name}.sessions (prefix {prefix!r})")
         assert main(["revoke", "--config", ini, "--owner", "7", "--yes"]) == 0
         assert "revoked 2 sessions of 7" in capsys.readouterr().out
         assert store.sessions("7") == [] and store.get("a" * 43) is None
+        assert len(elsewhere.sessions("7")) == 1
     finally:
         store.close()
+        elsewhere.close()
+
+
+def test_config_finds_a_beaker_apps_sessions(
+    owned: MongoManager, tmp_path: Path, mongodb_uri: str, database_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    beaker = pytest.importorskip("mongo_session_backends.beaker")
+    ini = _ini(tmp_path / "app.ini", f"""
+[app:main]
+session.type = mongodb
+session.url = {mongodb_uri}
+session.database_name = {database_name}
+session.owner_key = user_id
+session.key = sid
+""")  # fmt: skip
+    # Each Beaker session is a namespace of its own, keyed by the session id.
+    for sid in ("a" * 32, "b" * 32):
+        beaker.MongoNamespaceManager(sid, manager=owned).store.set("session", {"user_id": "7"})
+    owned.with_prefix("other:").set("not beaker", {"user_id": "7"})
+    assert main(["sessions", "--config", ini, "--owner", "7", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(["revoke", "--config", ini, "--owner", "7", "--yes"]) == 0
+    assert "revoked 2 sessions of 7" in capsys.readouterr().out
+    assert owned.with_prefix(f"beaker:32:{'a' * 32}:").get("session") is None
+    assert len(owned.sessions("7")) == 1  # the one outside Beaker's namespaces
 
 
 # -- progress ---------------------------------------------------------------
