@@ -217,7 +217,12 @@ def _manager_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECRET",
         help="the HMAC key for --hash-ids, or env:NAME",
     )
-    add("--key-prefix", metavar="PREFIX", help="prepended to every key (default none)")
+    add(
+        "--key-prefix",
+        metavar="PREFIX",
+        help="prepended to every key (default none); for sessions and revoke, the "
+        "--config adapter's own prefix follows it",
+    )
     add(
         "--incr-mode",
         choices=("find_and_modify", "update_and_read"),
