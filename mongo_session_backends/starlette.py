@@ -5,13 +5,18 @@ For Starlette and FastAPI through starsessions' ``SessionMiddleware``::
     app.add_middleware(SessionAutoloadMiddleware)
     app.add_middleware(SessionMiddleware, store=MongoDBStore(uri="mongodb://..."))
 
-starsessions serializes the session and chooses its id; this store keeps
-the serialized bytes under that id, with the expiry starsessions asks for.
+starsessions serializes the session and makes new ids; this store keeps the
+serialized bytes with the expiry starsessions asks for. A cookie whose id
+named no live session when the request read it never keeps that id: the
+session is written under a new id of 256 random bits, so a client cannot
+choose its session id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from contextvars import ContextVar
 from typing import Any
 
 import starsessions
@@ -21,7 +26,7 @@ from starsessions import SessionStore
 from .adapter import adapter_store
 from .async_manager import AsyncMongoManager
 from .config import as_seconds, as_str, coerce
-from .exceptions import ConfigurationError, SerializationError
+from .exceptions import ConfigurationError, OperationError, SerializationError
 
 __all__ = ["MongoDBStore", "regenerate_session_id"]
 
@@ -47,6 +52,8 @@ class _Bytes:
 
 
 _BYTES = _Bytes()
+#: The ids this request read, and whether each named a live session.
+_READ: ContextVar[dict[str, bool] | None] = ContextVar("mongo_sessions_read", default=None)
 
 
 class MongoDBStore(SessionStore):
@@ -112,10 +119,21 @@ class MongoDBStore(SessionStore):
             entry's expiry is stored with it.
         """
         data: bytes = await self.store.get(session_id, b"", serializer=_BYTES)
+        read = _READ.get()
+        if read is None:
+            read = {}
+            _READ.set(read)
+        read[session_id] = bool(data)
         return data
 
     async def write(self, session_id: str, data: bytes, lifetime: int, ttl: int) -> str:
-        """Store ``data`` under ``session_id`` for ``ttl`` seconds; return ``session_id``.
+        """Store ``data`` for ``ttl`` seconds; return the session's id.
+
+        The id is ``session_id``, unless this request read it and it named no
+        live session (a cookie a client made up, or one whose session is
+        gone): then a new one, 256 random bits from :mod:`secrets`, written
+        with an atomic insert, so a client cannot choose its id. One command
+        either way.
 
         :param lifetime: the session's total lifetime; ``0`` (a
             browser-session cookie) keeps the data for ``gc_ttl`` instead
@@ -126,14 +144,20 @@ class MongoDBStore(SessionStore):
             expires at once too).
         :raises SerializationError: if ``data`` is not ``bytes``.
         """
-        if lifetime == 0:
-            await self.store.set(session_id, data, self.gc_ttl, serializer=_BYTES)
-        elif ttl > 0:
-            await self.store.set(session_id, data, ttl, serializer=_BYTES)
-        else:
+        timeout = self.gc_ttl if lifetime == 0 else ttl
+        if timeout <= 0:
             _BYTES.dumps(data)  # the same check as a write
             await self.store.delete(session_id)
-        return session_id
+            return session_id
+        read = _READ.get() or {}
+        if not isinstance(session_id, str) or read.get(session_id, True):
+            await self.store.set(session_id, data, timeout, serializer=_BYTES)
+            return session_id
+        for _ in range(3):
+            new_id = secrets.token_urlsafe(32)
+            if await self.store.add(new_id, data, timeout, serializer=_BYTES):
+                return new_id
+        raise OperationError("could not allocate a unique session id in 3 tries")
 
     async def remove(self, session_id: str) -> None:
         """Delete the session's entry; nothing happens if there is none."""

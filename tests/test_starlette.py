@@ -394,7 +394,7 @@ def test_browser_session_cookie_kept_for_gc_ttl(site: Site, clock: Any, collecti
         assert visits(client) == 2
         clock.advance(1001)
         assert visits(client) == 1
-        assert client.cookies["session"] == sid  # starsessions keeps the cookie's id
+        assert client.cookies["session"] != sid  # an id that names no live session is not kept
 
 
 def test_logout_leaves_no_document(site: Site, collection: Any) -> None:
@@ -528,3 +528,16 @@ def test_outage_page_from_an_error_handler(framework: str) -> None:
                 c.cookies.set("session", cookie)
             response = c.get("/")
             assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
+def test_a_client_cannot_choose_its_session_id(site: Site, collection: Any) -> None:
+    with site.clients() as [client]:
+        client.cookies.set("session", "chosen-by-an-attacker", domain="testserver.local")
+        assert visits(client) == 1
+        sid = [c.value for c in client.cookies.jar if c.value != "chosen-by-an-attacker"][0]
+        client.cookies.clear()
+        client.cookies.set("session", sid, domain="testserver.local")
+        assert sid != "chosen-by-an-attacker" and len(sid) >= 43  # 256 random bits
+        assert collection.count_documents({"_id": {"$regex": "chosen"}}) == 0
+        assert visits(client) == 2  # a live id is kept
+        assert {c.value for c in client.cookies.jar} == {sid}
