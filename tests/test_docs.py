@@ -292,12 +292,52 @@ def exercise_beaker_cache(cache: Any) -> None:
         assert beaker_cache.get("answer") == 42
 
 
+def exercise_asgi(app: Any) -> None:
+    """Two GET requests of ``/`` with one cookie jar on a Starlette or FastAPI app."""
+    from starlette.testclient import TestClient
+
+    if not any(getattr(route, "path", None) == "/" for route in app.routes):
+        return  # a snippet about configuration, with no page to visit
+    with TestClient(app, base_url="https://testserver") as client:
+
+        def get() -> tuple[int, str]:
+            response = client.get("/")
+            return response.status_code, response.text
+
+        two_requests(get, "ASGI GET /")
+
+
+def exercise_aiohttp(app: Any) -> None:
+    """Two GET requests with one cookie jar on each plain GET route of an aiohttp app."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    infos = [(r.method, r.resource.get_info()) for r in app.router.routes() if r.resource]
+    paths = [info["path"] for method, info in infos if method == "GET" and "path" in info]
+
+    async def visit() -> dict[str, list[tuple[int, str]]]:
+        answers: dict[str, list[tuple[int, str]]] = {}
+        async with TestClient(TestServer(app)) as client:
+            for path in paths:
+                for _ in range(2):
+                    response = await client.get(path)
+                    answers.setdefault(path, []).append((response.status, await response.text()))
+        return answers
+
+    for path, answers in asyncio.run(visit()).items():
+        replies = iter(answers)
+        two_requests(lambda replies=replies: next(replies), f"aiohttp GET {path}")  # type: ignore[misc]
+
+
 def exercise(namespace: dict[str, Any]) -> None:
     """Drive the web apps and caches a snippet defined."""
     import flask
+    from aiohttp import web
     from beaker.cache import CacheManager
     from beaker.middleware import SessionMiddleware
     from pyramid.config import Configurator
+    from starlette.applications import Starlette
 
     for value in list(namespace.values()):
         if isinstance(value, flask.Flask):
@@ -308,6 +348,10 @@ def exercise(namespace: dict[str, Any]) -> None:
             exercise_pyramid(value)
         elif isinstance(value, CacheManager):
             exercise_beaker_cache(value)
+        elif isinstance(value, Starlette):
+            exercise_asgi(value)
+        elif isinstance(value, web.Application):
+            exercise_aiohttp(value)
 
 
 def run_python(snippet: Snippet, run: SnippetRun) -> None:
