@@ -8,7 +8,6 @@ acknowledgement.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import struct
@@ -16,19 +15,6 @@ import threading
 
 _HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
 _OP_MSG = 2013
-
-
-def local_target(uri: str) -> tuple[str, int] | None:
-    """The host and port of ``uri`` when the proxy can stand in front of it, else ``None``.
-
-    That is the embedded test server: not a ``MONGODB_URI`` server, not one
-    with credentials.
-    """
-    hostport = uri.split("://", 1)[1].split("/", 1)[0].split(",")[0]
-    if "@" in hostport or "MONGODB_URI" in os.environ:
-        return None
-    host, port = hostport.rsplit(":", 1)
-    return host, int(port)
 
 
 def command_name(message: bytes) -> str | None:

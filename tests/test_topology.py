@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from mongo_session_backends.manager import FAR_FUTURE
 from mongo_session_backends.pyramid import MongoSessionFactory
 
 from .apps import pyramid_app
-from .proxy import FaultProxy, local_target
+from .proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "a-long-enough-secret"
@@ -267,16 +267,6 @@ def test_no_default_example_or_test_helper_turns_retries_off() -> None:
         if path.is_file() and RETRIES_OFF.search(path.read_text(encoding="utf-8"))
     }
     assert found <= set(MAY_TURN_RETRIES_OFF), found
-
-
-@pytest.fixture
-def proxy(mongodb_uri: str) -> Iterator[FaultProxy]:
-    target = local_target(mongodb_uri)
-    if target is None:
-        pytest.skip("the proxy needs a plain local server")
-    p = FaultProxy(*target)
-    yield p
-    p.close()
 
 
 def behind(proxy: FaultProxy, kind: type[Manager], options: dict[str, Any]) -> Manager:
@@ -515,18 +505,6 @@ async def test_many_key_commands_list_their_shard_keys(
     assert unpinned(counter, id_field, listed=True) == []
 
 
-CUSTOM_ID_SWAP = (
-    "the compare-and-swap writes of incr (non-native serializer or encryption) and of add "
-    "over an unreadable entry filter on the document's _id, not on id_field, so on a "
-    "collection sharded on id_field they are sent to every shard; fix in core.py: "
-    "{self.id_field: ..., VALUE: ...} in _incr_swap and replace_unreadable"
-)
-
-
-@pytest.mark.parametrize(
-    "id_field",
-    ["_id", pytest.param("key", marks=pytest.mark.xfail(strict=True, reason=CUSTOM_ID_SWAP))],
-)
 async def test_compare_and_swap_writes_pin_the_shard_key(
     keyed: Manager, counter: Any, collection: Any, id_field: str
 ) -> None:
