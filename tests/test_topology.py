@@ -328,17 +328,19 @@ async def test_incr_retried_after_its_reply_was_lost_applies_once(
     assert await settle(retrying.get("n", serializer=serializer)) == 2
 
 
-#: Single-document writes: (the command, the operation, its result, the value stored after).
-SINGLE_WRITES: dict[str, tuple[str, Callable[[Any], Any], Any, Any]] = {
-    "set": ("update", lambda m: m.set("k", "new"), True, "new"),
-    "set if live": ("update", lambda m: m.set("k", "new", only_if_live=True), True, "new"),
-    "set_many": ("update", lambda m: m.set_many({"k": "new", "k2": 2}), ["k", "k2"], "new"),
-    "set with an owner": ("update", lambda m: m.set("k", "new", owner="user-1"), True, "new"),
-    "set_owner": ("update", lambda m: m.set_owner("k", "user-1"), True, "old"),
-    "touch": ("update", lambda m: m.touch("k", 60), True, "old"),
-    "delete": ("delete", lambda m: m.delete("k"), True, None),
-    "acquire_lock": ("update", lambda m: m.acquire_lock("k", "token", 30), True, "old"),
-    "release_lock": ("delete", lambda m: m.release_lock("held", "token"), True, "old"),
+#: Single-document writes over "k" ("old", owned by user-1, with its handle): the command,
+#: the operation, its result, and the value stored after.
+SINGLE_WRITES: dict[str, tuple[str, Callable[[Any, str], Any], Any, Any]] = {
+    "set": ("update", lambda m, h: m.set("k", "new"), True, "new"),
+    "set if live": ("update", lambda m, h: m.set("k", "new", only_if_live=True), True, "new"),
+    "set_many": ("update", lambda m, h: m.set_many({"k": "new", "k2": 2}), ["k", "k2"], "new"),
+    "set with an owner": ("update", lambda m, h: m.set("k", "new", owner="user-1"), True, "new"),
+    "set_owner": ("update", lambda m, h: m.set_owner("k", "user-2"), True, "old"),
+    "touch": ("update", lambda m, h: m.touch("k", 60), True, "old"),
+    "delete": ("delete", lambda m, h: m.delete("k"), True, None),
+    "revoke_handle": ("update", lambda m, h: m.revoke_handle("user-1", h), True, None),
+    "acquire_lock": ("update", lambda m, h: m.acquire_lock("k", "token", 30), True, "old"),
+    "release_lock": ("delete", lambda m, h: m.release_lock("held", "token"), True, "old"),
 }
 
 
@@ -347,11 +349,12 @@ async def test_a_write_retried_after_its_reply_was_lost_reports_what_it_did(
     retrying: Manager, proxy: FaultProxy, counter: Any, operation: str
 ) -> None:
     command, call, result, after = SINGLE_WRITES[operation]
-    await settle(retrying.set("k", "old"))
+    await settle(retrying.set("k", "old", owner="user-1"))
+    [session] = await settle(retrying.sessions("user-1"))
     assert await settle(retrying.acquire_lock("held", "token", 30))
     counter.reset()
     proxy.drop_reply(command)
-    assert await settle(call(retrying)) == result
+    assert await settle(call(retrying, session["handle"])) == result
     assert proxy.dropped == [command]
     assert_retried(counter, command)
     assert await settle(retrying.get("k")) == after
