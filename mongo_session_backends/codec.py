@@ -349,8 +349,17 @@ class Codec:
         if self.hasher is not None:
             query[NS] = self.ns
         elif self.prefix:
-            query[NS] = {"$gte": self.prefix, "$lt": self.prefix + "\U0010ffff"}
+            query[NS] = self.nested()
         return query
+
+    def nested(self) -> dict[str, Any]:
+        """The ``ns`` values of this prefix and every prefix nested under it: a range.
+
+        Raises :class:`ConfigurationError` with ``hash_ids``, which hides prefixes.
+        """
+        if self.hasher is not None:
+            raise ConfigurationError("nested prefixes cannot be found when hash_ids is on")
+        return {"$gte": self.prefix, "$lt": self.prefix + "\U0010ffff"}
 
     def wanted_indexes(self) -> list[tuple[str, dict[str, Any]]]:
         """The single-field indexes the collection needs, with their options."""

@@ -573,12 +573,17 @@ class Core(Codec):
         query = {self.expires_key: {"$gt": now}} if all_prefixes else self.prefix_query(now)
         return int((yield Call("count_documents", (query,))))
 
-    def clear(self) -> Plan[int]:
+    def clear(self, *, nested: bool = False) -> Plan[int]:
         """Delete every entry under this prefix (and only those); keep indexes.
 
         Returns the number of documents deleted.
+
+        :param nested: also delete the entries of every prefix that begins
+            with this one (one range on the indexed ``ns`` field); refused
+            with ``hash_ids``. Default ``False``.
         """
-        result = yield Call("delete_many", (self.prefix_query(None),))
+        query = {NS: self.nested()} if nested else self.prefix_query(None)
+        result = yield Call("delete_many", (query,))
         return int(result.deleted_count)
 
     # -- the collection -----------------------------------------------------------

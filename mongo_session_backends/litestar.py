@@ -24,8 +24,6 @@ from litestar.stores.base import NamespacedStore
 
 from .adapter import adapter_store
 from .async_manager import AsyncMongoManager
-from .codec import NS
-from .core import Call, Plan
 from .exceptions import ConfigurationError, SerializationError
 from .manager import FAR_FUTURE
 from .serializers import NativeSerializer
@@ -49,13 +47,6 @@ AFTER = ":"
 BYTES = NativeSerializer()
 #: Litestar counts expiry in whole seconds: a renewal that moves it less is skipped.
 RESOLUTION = dt.timedelta(seconds=1)
-
-
-def _clear_tree(path: str) -> Plan[int]:
-    """Delete the entries of the namespace ``path`` and of those nested in it."""
-    tree = {NS: {"$gte": path + END, "$lt": path + AFTER}}
-    result = yield Call("delete_many", (tree,))
-    return int(result.deleted_count)
 
 
 class _Shared:
@@ -224,12 +215,12 @@ class MongoDBStore(NamespacedStore):
         same collection, are left alone. Unavailable with ``hash_ids``,
         which hides the namespaces.
         """
-        manager = self.manager
-        if manager._core.hasher is not None:
+        if self.manager.hash_ids:
             raise ConfigurationError(
                 "delete_all cannot find the nested namespaces when hash_ids is on"
             )
-        await manager._run(_clear_tree(manager.prefix[: -len(END)]))
+        # The path without its end mark begins exactly this namespace and those inside it.
+        await self._shared.manager.with_prefix(self._suffix[: -len(END)]).clear(nested=True)
 
     async def exists(self, key: str) -> bool:
         """Return whether a live entry is stored under ``key``."""

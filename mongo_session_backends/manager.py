@@ -261,6 +261,11 @@ class BaseManager:
         return self._core.handle(self._core.id(key))
 
     @property
+    def hash_ids(self) -> bool:
+        """Whether stored ids (and prefixes) are HMACs of the keys."""
+        return self._core.hasher is not None
+
+    @property
     def owner_key(self) -> str | None:
         """The session key that holds the user id, or ``None`` (see the class)."""
         return self._core.owner_key

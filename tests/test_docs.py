@@ -307,6 +307,21 @@ def exercise_asgi(app: Any) -> None:
         two_requests(get, "ASGI GET /")
 
 
+def exercise_litestar(app: Any) -> None:
+    """Two GET requests of ``/`` with one cookie jar on a Litestar app."""
+    from litestar.testing import TestClient
+
+    if not any(route.path == "/" for route in app.routes):
+        return
+    with TestClient(app) as client:
+
+        def get() -> tuple[int, str]:
+            response = client.get("/")
+            return response.status_code, response.text
+
+        two_requests(get, "Litestar GET /")
+
+
 def exercise_aiohttp(app: Any) -> None:
     """Two GET requests with one cookie jar on each plain GET route of an aiohttp app."""
     import asyncio
@@ -336,6 +351,7 @@ def exercise(namespace: dict[str, Any]) -> None:
     from aiohttp import web
     from beaker.cache import CacheManager
     from beaker.middleware import SessionMiddleware
+    from litestar import Litestar
     from pyramid.config import Configurator
     from starlette.applications import Starlette
 
@@ -352,6 +368,8 @@ def exercise(namespace: dict[str, Any]) -> None:
             exercise_asgi(value)
         elif isinstance(value, web.Application):
             exercise_aiohttp(value)
+        elif isinstance(value, Litestar):
+            exercise_litestar(value)
 
 
 def run_python(snippet: Snippet, run: SnippetRun) -> None:
