@@ -192,11 +192,13 @@ class MongoDBStorage(AbstractStorage):
             if self.load_cookie(request) is not None:
                 self.save_cookie(response, "")
             return
+        key = self.store.owner_key
+        owner = None if key is None else session.get(key)  # "log out everywhere"
         if sid is None:
             sid = secrets.token_urlsafe(32)
-            if not await self.store.add(sid, value, max_age):
+            if not await self.store.add(sid, value, max_age, owner=owner):
                 raise OperationError("a new session id is already taken")
-        elif not await self.store.set(sid, value, max_age, only_if_live=True):
+        elif not await self.store.set(sid, value, max_age, only_if_live=True, owner=owner):
             # Deleted by another request since it was loaded: it stays deleted.
             self.save_cookie(response, "")
             return

@@ -147,3 +147,54 @@ async def test_async_manager_revokes_too(manager_options: dict[str, Any]) -> Non
     assert await m.revoke("ada", keep="s1") == 1
     assert await m.get("s2") is None and await m.get("s1") is not None
     await m.aclose()
+
+
+async def test_aiohttp_sessions_carry_their_owner(
+    manager_options: dict[str, Any], aiohttp_client: Any
+) -> None:
+    from aiohttp import web
+    from aiohttp_session import get_session, setup
+
+    from mongo_session_backends.aiohttp import MongoDBStorage
+
+    manager = AsyncMongoManager(owner_key="user", **manager_options)
+
+    async def login(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        session["user"] = "ada"
+        return web.Response(text="ok")
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.Response(text=str((await get_session(request)).get("user", "anonymous")))
+
+    app = web.Application()
+    setup(app, MongoDBStorage(manager))
+    app.router.add_get("/login", login)
+    app.router.add_get("/", whoami)
+    clients = [await aiohttp_client(app) for _ in range(3)]
+    for client in clients:
+        await client.get("/login")
+    assert len(await manager.sessions("ada")) == 3
+    assert await manager.revoke("ada") == 3
+    for client in clients:
+        assert await (await client.get("/")).text() == "anonymous"
+    await manager.aclose()
+
+
+async def test_litestar_and_starsessions_sessions_tagged_at_login(
+    manager_options: dict[str, Any],
+) -> None:
+    from mongo_session_backends.litestar import MongoDBStore as LitestarStore
+    from mongo_session_backends.starlette import MongoDBStore as StarStore
+
+    manager = AsyncMongoManager(owner_key="user", **manager_options)
+    litestar, star = LitestarStore(manager), StarStore(manager)
+    await litestar.set("sid", b"encoded by Litestar", 60)
+    await litestar.manager.set_owner("sid", "ada")  # at login
+    sid = await star.write("new", b"encoded by starsessions", 60, 60)
+    await star.store.set_owner(sid, "ada")
+    assert len(await manager.sessions("ada")) == 2
+    assert await manager.revoke("ada") == 2
+    await litestar.set("sid", b"a late write", 60)  # a request still in flight
+    assert await litestar.get("sid") is None
+    await manager.aclose()
