@@ -536,6 +536,7 @@ class Core(Codec):
         :param keep: the key of a session to leave alone (the current one).
         """
         query = self.owner_query(owner)
+        query[self.expires_key] = {"$gt": self.now()}  # what sessions() lists
         if keep is not None:
             query[self.id_field] = {"$ne": self.id(keep)}
         result = yield Call("update_many", (query, _REVOKE))
@@ -545,6 +546,7 @@ class Core(Codec):
         """End the session of ``owner`` named ``handle`` (from :meth:`sessions`)."""
         query = self.owner_query(owner)
         query[HANDLE] = handle
+        query[self.expires_key] = {"$gt": self.now()}
         result = yield Call("update_one", (query, _REVOKE))
         return bool(result.modified_count == 1)
 

@@ -824,9 +824,6 @@ def test_revoke_asks_on_a_terminal(
     assert owned.sessions("alice") == [] and owned.get("bob-laptop")
 
 
-@pytest.mark.xfail(
-    reason="MongoManager.revoke also counts expired sessions not yet deleted", strict=False
-)
 @pytest.mark.usefixtures("logged_in")
 def test_revoke_counts_what_it_asked_about(owned: MongoManager, cli_args: list[str]) -> None:
     status, out, shown = _answer_on_terminal(
