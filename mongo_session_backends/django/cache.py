@@ -63,13 +63,14 @@ class MongoDBCache(BaseCache):  # type: ignore[misc]
 
     def __init__(self, location: str, params: dict[str, Any]) -> None:
         options = params.get("OPTIONS") or {}
-        if isinstance(options, Mapping):
-            given = [name for name in _CULLING if name in options]
-            if given:
-                raise ConfigurationError(
-                    f"OPTIONS {', '.join(given)}: the MongoDB cache does not cull; entries "
-                    "leave when they expire (TIMEOUT)"
-                )
+        if not isinstance(options, Mapping):
+            raise ConfigurationError("the OPTIONS of the Django cache must be a dict")
+        given = [name for name in _CULLING if name in options]
+        if given:
+            raise ConfigurationError(
+                f"OPTIONS {', '.join(given)}: the MongoDB cache does not cull; entries "
+                "leave when they expire (TIMEOUT)"
+            )
         super().__init__(params)
         self._stores = stores(
             "Django cache", location, options, f"django-cache:{self.key_prefix}:", "TIMEOUT"

@@ -2,9 +2,12 @@
 
 Run by ``manage.py check`` and at the start of ``runserver`` and
 ``migrate`` when ``"mongo_session_backends.django"`` is in ``INSTALLED_APPS``.
-It builds each configured store as the first request would (without
+It builds the session engine's store as the first request would (without
 connecting), so a mistyped option, a malformed value, a missing secret or
-environment variable is reported before the first request.
+environment variable is reported before the first request. (Django's own
+checks build every cache of ``CACHES``, so a mistake in a MongoDB cache's
+options stops ``check`` and ``runserver`` with its
+:class:`~mongo_session_backends.ConfigurationError`, with or without the app.)
 """
 
 from __future__ import annotations
@@ -12,21 +15,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from ..exceptions import MongoSessionError
 
-__all__ = ["CACHE_BACKEND", "SESSION_ENGINE", "check_settings"]
+__all__ = ["SESSION_ENGINE", "TAG", "check_settings"]
 
 SESSION_ENGINE = "mongo_session_backends.django.session"
-CACHE_BACKEND = "mongo_session_backends.django.cache.MongoDBCache"
+#: The check's tag: ``manage.py check --tag mongo_sessions`` runs it alone.
+TAG = "mongo_sessions"
 _DEFAULT_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
 
 
-@register(Tags.caches, Tags.compatibility)
+@register(TAG)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Errors for the ``MONGO_SESSIONS`` setting and each MongoDB ``CACHES`` entry."""
-    from .cache import MongoDBCache
+    """An error for a malformed ``MONGO_SESSIONS``; a warning for an unused ``SESSION_SERIALIZER``."""
     from .session import SETTING, session_stores
 
     messages: list[CheckMessage] = []
@@ -44,11 +47,4 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="mongo_sessions.W001",
                 )
             )
-    for alias, entry in settings.CACHES.items():
-        if entry.get("BACKEND") != CACHE_BACKEND:
-            continue
-        try:
-            MongoDBCache(entry.get("LOCATION", ""), entry)
-        except MongoSessionError as exc:
-            messages.append(Error(str(exc), obj=f"CACHES[{alias!r}]", id="mongo_sessions.E002"))
     return messages
