@@ -18,10 +18,10 @@ import re
 import time
 import types
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from io import StringIO
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from unittest import mock, skip
 
 import django
@@ -96,7 +96,6 @@ from .contract import MISSING, StoreContract  # noqa: E402
 from .django_suites.cache import tests as cache_suite  # noqa: E402
 from .django_suites.sessions_tests.tests import SessionTestsMixin  # noqa: E402
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "a pickle secret of at least 16 bytes"
 
@@ -241,9 +240,7 @@ class CacheSuite(cache_suite.BaseCacheTests):  # type: ignore[misc]
     cache_options: ClassVar[dict[str, Any]] = {}
 
     @pytest.fixture(autouse=True)
-    def _settings(
-        self, mongodb_uri: str, options: dict[str, Any], clock: Any
-    ) -> Iterator[None]:
+    def _settings(self, mongodb_uri: str, options: dict[str, Any], clock: Any) -> Iterator[None]:
         setting = caches_setting(mongodb_uri, {**options, **self.cache_options})
         # The suite's sleeps move the clock the backend reads instead.
         fake_time = types.SimpleNamespace(sleep=clock.advance, time=time.time)
@@ -757,6 +754,27 @@ def test_management_command(mongo_settings: Any, clock: Any) -> None:
     with override_settings(MONGO_SESSIONS={"OPTIONS": {"colection": "x"}}):
         with pytest.raises(CommandError, match="did you mean"):
             run("stats")
+
+
+def test_revoke_a_users_sessions(
+    mongo_settings: dict[str, Any], user: User, collection: Any
+) -> None:
+    owned = {
+        **mongo_settings,
+        "OPTIONS": {**mongo_settings["OPTIONS"], "owner_key": "_auth_user_id"},
+    }
+    with override_settings(MONGO_SESSIONS=owned):
+        clients = [Client(), Client()]
+        for client in clients:
+            client.post("/login/", {"username": "ada"})
+            assert client.get("/whoami/").content == b"ada"
+        out = StringIO()
+        call_command("mongo_sessions", "revoke", "--user", str(user.pk), stdout=out)
+        assert out.getvalue().strip() == "ended 2 sessions"
+        for client in clients:
+            assert client.get("/whoami/").content == b"anonymous"
+    with pytest.raises(CommandError, match="owner_key"):
+        call_command("mongo_sessions", "revoke", "--user", str(user.pk))
 
 
 # -- the documentation -------------------------------------------------------------------------

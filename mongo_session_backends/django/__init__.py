@@ -49,7 +49,7 @@ def _once(key: Any, make: Callable[[], T]) -> T:
             found = _shared.get(key)
             if found is None:
                 found = _shared[key] = make()
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _options_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

@@ -13,4 +13,8 @@ class MongoSessionsConfig(AppConfig):  # type: ignore[misc]
     verbose_name = "MongoDB sessions and cache"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the check)
+        from django.core.checks import register
+
+        from .checks import TAG, check_settings
+
+        register(check_settings, TAG)

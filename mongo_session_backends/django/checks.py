@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 
 from ..exceptions import MongoSessionError
 
@@ -27,9 +27,8 @@ TAG = "mongo_sessions"
 _DEFAULT_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
 
 
-@register(TAG)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """An error for a malformed ``MONGO_SESSIONS``; a warning for an unused ``SESSION_SERIALIZER``."""
+    """An error for a malformed ``MONGO_SESSIONS``, a warning for ``SESSION_SERIALIZER``."""
     from .session import SETTING, session_stores
 
     messages: list[CheckMessage] = []

@@ -27,7 +27,7 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from ..exceptions import ConfigurationError, OperationError
 from . import Stores, stores
 
-__all__ = ["PREFIX", "SETTING", "SessionStore", "session_stores"]
+__all__ = ["PREFIX", "SETTING", "SessionStore", "new_session_key", "session_stores"]
 
 #: The setting that configures the engine.
 SETTING = "MONGO_SESSIONS"
@@ -84,6 +84,8 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         a new session.
     """
 
+    _session_key: str | None  # Django's validating property
+
     def __init__(self, session_key: str | None = None) -> None:
         self._stores = session_stores()
         super().__init__(session_key)
@@ -110,7 +112,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         return self._loaded(self._stores.sync.get(self.session_key))
 
     def exists(self, session_key: str | None) -> bool:
-        return bool(session_key) and self._stores.sync.has(session_key)
+        return session_key is not None and self._stores.sync.has(session_key)
 
     def create(self) -> None:
         for _ in range(_CREATE_TRIES):
@@ -154,7 +156,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         return self._loaded(await self._stores.async_.get(self.session_key))
 
     async def aexists(self, session_key: str | None) -> bool:
-        return bool(session_key) and await self._stores.async_.has(session_key)
+        return session_key is not None and await self._stores.async_.has(session_key)
 
     async def acreate(self) -> None:
         for _ in range(_CREATE_TRIES):
