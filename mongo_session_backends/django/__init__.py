@@ -77,7 +77,6 @@ def stores(
     options: Mapping[str, Any] | None,
     prefix: str,
     lifetime: str,
-    ignore: frozenset[str] = frozenset(),
 ) -> Stores:
     """The stores for one configuration, made once per process.
 
@@ -89,13 +88,12 @@ def stores(
     :param prefix: the adapter's key prefix, under the manager's ``prefix``.
     :param lifetime: the Django setting that sets the lifetime, named when
         the manager option ``expires`` is given.
-    :param ignore: option names accepted and dropped.
     :raises ConfigurationError: for an unknown, malformed or conflicting option.
     """
     if options is not None and not isinstance(options, Mapping):
         raise ConfigurationError(f"the OPTIONS of the {adapter} must be a dict")
     key = (adapter, repr(location), _options_key(options or {}), prefix)
-    return _once(key, lambda: _build(adapter, location, options or {}, prefix, lifetime, ignore))
+    return _once(key, lambda: _build(adapter, location, options or {}, prefix, lifetime))
 
 
 def _build(
@@ -104,7 +102,6 @@ def _build(
     options: Mapping[str, Any],
     prefix: str,
     lifetime: str,
-    ignore: frozenset[str],
 ) -> Stores:
     settings = dict(options)
     if "client" in settings:
@@ -118,7 +115,7 @@ def _build(
                 f"give the {adapter} its URI as LOCATION or as OPTIONS uri, not both"
             )
         settings["uri"] = location
-    base, _ = manager_options(settings, ignore=ignore)
+    base, _ = manager_options(settings)
     return Stores(
         adapter_store(
             adapter, None, base, prefix, kind=MongoManager, lifetime=lifetime,
