@@ -22,6 +22,7 @@ extras = {
     "starlette": ["starsessions>=2.2", "starlette>=0.40"],
     "fastapi": ["starsessions>=2.2", "fastapi>=0.110"],
     "aiohttp": ["aiohttp>=3.9", "aiohttp-session>=2.12"],
+    "django": ["Django>=5.2"],
 }
 # Every adapter's framework, so that the API reference can import each module.
 adapters = sorted(
@@ -35,6 +36,7 @@ adapters = sorted(
         *extras["starlette"],
         *extras["fastapi"],
         *extras["aiohttp"],
+        *extras["django"],
     }
 )
 extras["docs"] = sorted({*adapters, "Sphinx>=7", "furo>=2024.1.29"})
@@ -69,7 +71,7 @@ setup(
     version=version,
     description=(
         "MongoDB session and cache backends for cachelib/Flask-Session, Flask-Caching, "
-        "Beaker, Pyramid, Litestar, Starlette/FastAPI and aiohttp"
+        "Beaker, Pyramid, Django, Litestar, Starlette/FastAPI and aiohttp"
     ),
     long_description=(here / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -84,6 +86,7 @@ setup(
         "console_scripts": ["mongo-sessions = mongo_session_backends.cli:main"],
     },
     classifiers=[
+        "Framework :: Django",
         "Framework :: Flask",
         "Framework :: Pyramid",
         "License :: OSI Approved :: BSD License",

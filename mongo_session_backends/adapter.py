@@ -13,13 +13,14 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from .exceptions import ConfigurationError, ServerUnavailable
 from .manager import BaseManager
 
-__all__ = ["OutagePolicy", "adapter_store"]
+__all__ = ["OutagePolicy", "adapter_store", "once", "shared_manager"]
 
 log = logging.getLogger("mongo_session_backends")
 
@@ -111,3 +112,33 @@ def adapter_store(
         return manager.with_prefix(prefix)
     made = build(dict(options)) if build is not None else kind(**options)
     return made.with_prefix(prefix)
+
+
+_shared: dict[Any, Any] = {}
+_shared_lock = threading.RLock()  # an object made under it may make another
+
+
+def once(key: Any, make: Callable[[], T]) -> T:
+    """The process-wide object for ``key``, made by ``make`` the first time; thread-safe."""
+    found = _shared.get(key)
+    if found is None:
+        with _shared_lock:
+            found = _shared.get(key)
+            if found is None:
+                found = _shared[key] = make()
+    return found
+
+
+def shared_manager(kind: type[M]) -> Callable[[dict[str, Any]], M]:
+    """A ``build`` for :func:`adapter_store`: one manager per process and configuration.
+
+    Frameworks that make an adapter object per request or per thread
+    (Beaker's namespaces, Django's backends) share one client (one
+    connection pool) this way.
+    """
+
+    def build(options: dict[str, Any]) -> M:
+        key = (kind, *sorted((k, id(v) if k == "client" else repr(v)) for k, v in options.items()))
+        return once(key, lambda: kind(**options))
+
+    return build

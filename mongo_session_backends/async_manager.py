@@ -84,25 +84,29 @@ class AsyncMongoManager(BaseManager):
         """The collection, with the client of the running loop. Call inside a loop."""
         loop = asyncio.get_running_loop()
         conn = self._conn
+        made = conn.loops.get(loop)
+        if made is not None and not conn.closed and conn.pid == os.getpid():
+            return made[1]  # type: ignore[no-any-return]
         with conn.lock:  # held for no I/O: a client connects on its first command
             if conn.closed:
                 raise ManagerClosed("this manager is closed; create a new one")
             if conn.pid != os.getpid():
-                self._conn.loops.clear()  # the parent's clients must not be used after fork
+                conn.loops.clear()  # the parent's clients must not be used after fork
                 conn.pid = os.getpid()
                 conn.prepared.reset()
                 if self._own_client:
                     conn.client = None
-            client = self._conn.loops.get(loop)
-            if client is None:
+            made = conn.loops.get(loop)
+            if made is None:
                 client = self._client_for(loop)
-            collection: AsyncCollection[dict[str, Any]] = self._collection_of(client)
+                made = conn.loops[loop] = (client, self._collection_of(client))
+            collection: AsyncCollection[dict[str, Any]] = made[1]
             return collection
 
     def _client_for(self, loop: asyncio.AbstractEventLoop) -> Any:
         """The client for a loop that has none yet. Call under the lock."""
         conn = self._conn
-        if conn.client is not None and not self._conn.loops:
+        if conn.client is not None and not conn.loops:
             client = conn.client  # made (or given) before any loop ran
         elif self._own_client:
             client = new_client(self.uri, self._options, self.client_class)
@@ -112,7 +116,6 @@ class AsyncMongoManager(BaseManager):
                 "give the manager a URI so it can make a client for each loop"
             )
         conn.client = client
-        self._conn.loops[loop] = client
         return client
 
     async def _run(self, plan: Plan[R]) -> R:
@@ -157,8 +160,9 @@ class AsyncMongoManager(BaseManager):
         loop = asyncio.get_running_loop()
         conn = self._conn
         with conn.lock:
-            client = self._conn.loops.get(loop)
-            self._conn.loops.clear()
+            made = conn.loops.get(loop)
+            client = None if made is None else made[0]
+            conn.loops.clear()
             conn.closed = True
             conn.prepared.reset()
         if client is not None and self._own_client:

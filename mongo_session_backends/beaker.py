@@ -16,14 +16,13 @@ keeps its name. Give sessions the class :class:`MongoSession` (option
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from typing import Any
 
 from beaker.container import NamespaceManager
 from beaker.session import Session
 
-from .adapter import OutagePolicy, adapter_store
+from .adapter import OutagePolicy, adapter_store, shared_manager
 from .config import as_bool, as_seconds, manager_options
 from .exceptions import ConfigurationError
 from .manager import MongoManager
@@ -53,25 +52,6 @@ ADAPTER_SETTINGS = {
     "empty_on_outage": as_bool,
     "lock_poll": as_seconds,
 }
-
-_managers: dict[tuple[Any, ...], MongoManager] = {}
-_managers_lock = threading.Lock()
-
-
-def shared_manager(options: dict[str, Any]) -> MongoManager:
-    """Return the process-wide manager for ``options``, creating it once.
-
-    Namespace managers are created per request; sharing the manager shares
-    one ``MongoClient`` (one pool) per configuration and process.
-    """
-    key = tuple(sorted((k, id(v) if k == "client" else repr(v)) for k, v in options.items()))
-    manager = _managers.get(key)
-    if manager is None:
-        with _managers_lock:
-            manager = _managers.get(key)
-            if manager is None:
-                manager = _managers[key] = MongoManager(**options)
-    return manager
 
 
 def _positive(settings: dict[str, Any], name: str, default: float) -> float:
@@ -167,7 +147,7 @@ class MongoNamespaceManager(NamespaceManager):  # type: ignore[misc]
         # The length makes the prefix exact: namespace "a:b" cannot see "a".
         prefix = f"beaker:{len(namespace)}:{namespace}:"
         self.store = adapter_store(
-            "beaker", manager, base, prefix, kind=MongoManager, build=shared_manager
+            "beaker", manager, base, prefix, kind=MongoManager, build=shared_manager(MongoManager)
         )
 
     @property

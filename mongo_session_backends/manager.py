@@ -75,7 +75,8 @@ class Connection:
         self.pid = os.getpid()
         self.closed = False
         self.prepared = Preparation()
-        #: The async manager's clients, one per event loop (the first is ``client``).
+        self.collection: Any = None  # the sync manager's collection on ``client``, once made
+        #: The async manager's clients and collections, one per event loop.
         self.loops: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
@@ -421,6 +422,9 @@ class MongoManager(BaseManager):
     def _open(self) -> Collection[dict[str, Any]]:
         """The collection, with a client for this process."""
         conn = self._conn
+        collection: Collection[dict[str, Any]] | None = conn.collection
+        if collection is not None and not conn.closed and conn.pid == os.getpid():
+            return collection
         with conn.lock:
             if conn.closed:
                 raise ManagerClosed("this manager is closed; create a new one")
@@ -430,7 +434,7 @@ class MongoManager(BaseManager):
                     conn.client = new_client(self.uri, self._options, self.client_class)
                 conn.pid = os.getpid()
                 conn.prepared.reset()
-            collection: Collection[dict[str, Any]] = self._collection_of(conn.client)
+            collection = conn.collection = self._collection_of(conn.client)
             return collection
 
     def _run(self, plan: Plan[R]) -> R:

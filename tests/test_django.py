@@ -81,7 +81,7 @@ from django.test import AsyncClient, Client, SimpleTestCase, TestCase  # noqa: E
 from django.test.utils import override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-import mongo_session_backends.django as django_adapter  # noqa: E402
+import mongo_session_backends.adapter as adapter_module  # noqa: E402
 from mongo_session_backends import (  # noqa: E402
     AsyncMongoManager,
     ConfigurationError,
@@ -162,12 +162,12 @@ urlpatterns = [
 
 def close_shared() -> None:
     """Close and forget the managers the adapter shares, so each test starts afresh."""
-    for value in list(django_adapter._shared.values()):
+    for value in list(adapter_module._shared.values()):
         if isinstance(value, MongoManager):
             value.close()
         elif isinstance(value, AsyncMongoManager):
             asyncio.run(value.aclose())
-    django_adapter._shared.clear()
+    adapter_module._shared.clear()
 
 
 @pytest.fixture(scope="module", autouse=True)

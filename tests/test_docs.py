@@ -32,8 +32,7 @@ import pytest
 import webtest
 from pymongo import MongoClient
 
-from mongo_session_backends import MongoManager, generate_key
-from mongo_session_backends import beaker as beaker_adapter
+from mongo_session_backends import MongoManager, adapter, generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED_HOSTS = {"localhost", "127.0.0.1", "db.example.com", "db"}
@@ -125,11 +124,7 @@ SNIPPETS = all_snippets()
 
 #: Blocks in pages this suite does not fix, with the reason they fail.
 #: Keyed by page and a piece of the block's text, so edits elsewhere do not move them.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("docs/performance.rst", "python -m bench"): (
-        "shell commands, not Python: mark the block `.. code-block:: sh`"
-    ),
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def known_failure(snippet: Snippet) -> str | None:
@@ -192,9 +187,9 @@ class SnippetRun:
             manager.ping(timeout=5)
 
     def close(self, admin_client: MongoClient[Any]) -> None:
-        for key, manager in list(beaker_adapter._managers.items()):
+        for key, manager in list(adapter._shared.items()):
             if manager in self.managers:
-                del beaker_adapter._managers[key]
+                del adapter._shared[key]
         for manager in self.managers:
             manager.close()
         admin_client.drop_database(self.database)

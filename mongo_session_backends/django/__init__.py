@@ -21,12 +21,11 @@ own.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..adapter import adapter_store
+from ..adapter import adapter_store, once, shared_manager
 from ..async_manager import AsyncMongoManager
 from ..config import manager_options
 from ..exceptions import ConfigurationError
@@ -37,30 +36,9 @@ __all__ = ["Stores", "stores"]
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseManager)
 
-_shared: dict[Any, Any] = {}
-_shared_lock = threading.RLock()  # the stores of one configuration make its managers
-
-
-def _once(key: Any, make: Callable[[], T]) -> T:
-    """The process-wide object for ``key``, made by ``make`` the first time."""
-    found = _shared.get(key)
-    if found is None:
-        with _shared_lock:
-            found = _shared.get(key)
-            if found is None:
-                found = _shared[key] = make()
-    return found
-
 
 def _options_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), repr(v)) for k, v in options.items()))
-
-
-def _shared_manager(kind: type[M]) -> Callable[[dict[str, Any]], M]:
-    def build(options: dict[str, Any]) -> M:
-        return _once((kind, _options_key(options)), lambda: kind(**options))
-
-    return build
 
 
 @dataclass(frozen=True)
@@ -93,7 +71,7 @@ def stores(
     if options is not None and not isinstance(options, Mapping):
         raise ConfigurationError(f"the OPTIONS of the {adapter} must be a dict")
     key = (adapter, repr(location), _options_key(options or {}), prefix)
-    return _once(key, lambda: _build(adapter, location, options or {}, prefix, lifetime))
+    return once(key, lambda: _build(adapter, location, options or {}, prefix, lifetime))
 
 
 def _build(
@@ -119,10 +97,10 @@ def _build(
     return Stores(
         adapter_store(
             adapter, None, base, prefix, kind=MongoManager, lifetime=lifetime,
-            build=_shared_manager(MongoManager),
+            build=shared_manager(MongoManager),
         ),
         adapter_store(
             adapter, None, base, prefix, kind=AsyncMongoManager, lifetime=lifetime,
-            build=_shared_manager(AsyncMongoManager),
+            build=shared_manager(AsyncMongoManager),
         ),
     )  # fmt: skip

@@ -188,12 +188,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]
 
     @classmethod
     async def aclear_expired(cls) -> None:
-        """Delete expired sessions if no index does: only with ``cleanup="none"``.
-
-        The purge runs in a worker thread: it is a batched maintenance job.
-        """
-        store = session_stores().sync
+        """Delete expired sessions if no index does: only with ``cleanup="none"``."""
+        store = session_stores().async_
         if store.cleanup == "none":
-            from asgiref.sync import sync_to_async
-
-            await sync_to_async(store.purge_expired)()
+            await store.purge_expired()
