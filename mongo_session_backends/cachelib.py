@@ -13,8 +13,9 @@ from typing import Any
 from cachelib.base import BaseCache
 
 from .adapter import OutagePolicy, adapter_store
-from .config import as_seconds, coerce
-from .exceptions import DeleteManyError
+from .codec import MAX_TIMEOUT, seconds
+from .config import as_bool, as_seconds, coerce
+from .exceptions import ConfigurationError, DeleteManyError
 from .manager import MongoManager
 from .serializers import Serializer
 
@@ -64,7 +65,12 @@ class MongoDBCache(BaseCache):
         **manager_options: Any,
     ) -> None:
         seconds = coerce("default_timeout", default_timeout, as_seconds)
+        if seconds is not None and seconds > MAX_TIMEOUT:
+            raise ConfigurationError(f"default_timeout must be at most {MAX_TIMEOUT} seconds")
         super().__init__(300 if seconds is None else math.ceil(seconds))
+        ignore_delete_many_errors = coerce(
+            "ignore_delete_many_errors", ignore_delete_many_errors, as_bool
+        )
         self.key_prefix = key_prefix or ""
         self.ignore_delete_many_errors = ignore_delete_many_errors
         #: The manager's view under ``key_prefix``: every command goes through it.
@@ -78,6 +84,16 @@ class MongoDBCache(BaseCache):
         )
         self._policy = OutagePolicy("cache", tolerate=True)
         self._serializer: Serializer | None = None
+
+    def _normalize_timeout(self, timeout: int | dt.timedelta | None) -> int:
+        """cachelib's rounding, after this package's check of the value.
+
+        NaN, infinity, a string or a bool raise
+        :class:`~mongo_session_backends.ConfigurationError` here, as in the
+        manager, rather than a bare ``TypeError`` from cachelib.
+        """
+        seconds(timeout, "timeout")
+        return int(super()._normalize_timeout(timeout))
 
     @property
     def serializer(self) -> Serializer:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import bson
 
+from .config import as_bool, coerce
 from .crypto import Encryptor, KeyHasher
 from .exceptions import (
     ConfigurationError,
@@ -141,6 +142,7 @@ class Codec:
             raise ConfigurationError("expire_after_seconds must be from 0 to 2147483647")
         if cleanup == "cosmos" and not self.expires:
             raise ConfigurationError("cleanup='cosmos' needs a finite expires")
+        hash_ids = coerce("hash_ids", hash_ids, as_bool)  # "false" must not mean True
         if hash_ids and not id_secret:
             raise ConfigurationError("hash_ids needs id_secret")
         if incr_mode not in ("find_and_modify", "update_and_read"):

@@ -61,6 +61,8 @@ DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
 }
 _SECRET_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
 _TOO_LARGE_CODES = {10334, 17419, 17420}
+# What pymongo only warns about in a URI: an unknown option, or a malformed value.
+_BAD_URI_OPTION = re.compile(r"^Unknown option|^The value of |must be ")
 # Shutdown, step-down and network errors the server reports as command errors.
 _UNAVAILABLE_CODES = {6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436}
 
@@ -121,10 +123,15 @@ def mask_text(text: str, uri: str, options: Mapping[str, Any] | None = None) -> 
     return text
 
 
-def client_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The defaults overlaid with ``options``, names compared without case as pymongo does."""
+def client_options(options: Mapping[str, Any] | None, uri: str = "") -> dict[str, Any]:
+    """The defaults overlaid with ``options``, names compared without case as pymongo does.
+
+    A default is left out when ``uri`` sets that option itself, so a timeout
+    written in the connection string is kept.
+    """
     given = dict(options or {})
-    lowered = {name.lower() for name in given}
+    in_uri = {item.partition("=")[0] for item in re.split(r"[&;]", _split(uri)[3]) if item}
+    lowered = {name.lower() for name in (*given, *in_uri)}
     defaults = {k: v for k, v in DEFAULT_CONNECTION_OPTIONS.items() if k.lower() not in lowered}
     return {**defaults, **given}
 
@@ -144,15 +151,15 @@ def new_client(uri: str, options: Mapping[str, Any], kind: type[Any] = MongoClie
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             client = kind(uri, **{**options, "connect": False})
-    except (PyMongoError, ValueError, TypeError) as exc:
+    except (PyMongoError, ValueError, TypeError, OSError) as exc:
         what = "invalid URI" if isinstance(exc, InvalidURI) else "invalid connection option"
         raise ConfigurationError(
             f"{what} for {mask_uri(uri)!r}: {mask_text(str(exc), uri, options)}"
         ) from None
     for warning in caught:
         text = str(warning.message)
-        if text.startswith("Unknown option"):
-            # pymongo only warns about an unknown URI option; a typo must not pass.
+        if _BAD_URI_OPTION.search(text):
+            # pymongo only warns about an unknown or malformed URI option; a typo must not pass.
             # (The client has not connected, so there is nothing to close.)
             raise ConfigurationError(
                 f"invalid URI {mask_uri(uri)!r}: {mask_text(text, uri, options)}"
@@ -162,11 +169,25 @@ def new_client(uri: str, options: Mapping[str, Any], kind: type[Any] = MongoClie
 
 
 def open_collection(client: Any, database: str, collection: str) -> Any:
-    """``client[database][collection]``, with pymongo's name checks as our error."""
+    """``client[database][collection]``, with pymongo's name checks and MongoDB's limits.
+
+    MongoDB refuses a database name of 64 bytes or more, a collection in the
+    reserved ``system.`` namespace, and a namespace (``database.collection``)
+    over 255 bytes; each is refused here, before anything is sent.
+    """
     try:
-        return client[database][collection]
+        found = client[database][collection]
     except (InvalidName, TypeError) as exc:
         raise ConfigurationError(f"invalid database or collection name: {exc}") from None
+    if len(database.encode("utf-8")) >= 64:
+        raise ConfigurationError("invalid database name: MongoDB takes at most 63 bytes")
+    if collection.startswith("system."):
+        raise ConfigurationError("invalid collection name: system. names are MongoDB's own")
+    if len(f"{database}.{collection}".encode()) > 255:
+        raise ConfigurationError(
+            "invalid collection name: database and collection together are over 255 bytes"
+        )
+    return found
 
 
 def translate(exc: Exception) -> MongoSessionError:
@@ -188,7 +209,12 @@ def translate(exc: Exception) -> MongoSessionError:
     if isinstance(exc, InvalidDocument):
         return SerializationError("the serialized value is not a valid BSON document")
     if isinstance(exc, (PyMongoConfigurationError, InvalidName)):
-        return ConfigurationError(f"MongoDB client configuration: {type(exc).__name__}")
+        # A DNS or driver reason (no SRV record, a missing auth package): no data in it.
+        return ConfigurationError(f"MongoDB client configuration: {exc}")
+    if code == 73:  # InvalidNamespace
+        return ConfigurationError(
+            "MongoDB refused the database or collection name (InvalidNamespace)"
+        )
     unavailable = (ConnectionFailure, WaitQueueTimeoutError)
     if isinstance(exc, unavailable) or getattr(exc, "timeout", False) or code in _UNAVAILABLE_CODES:
         return ServerUnavailable(f"MongoDB is unavailable ({type(exc).__name__})")

@@ -41,6 +41,9 @@ SECRET = "demo-only-secret-do-not-use-in-production"  # noqa: S105 - a local dem
 ROUTES = {"/": "GET", "/set": "POST", "/logout": "POST"}
 #: The largest form body the demo accepts, in bytes; larger ones get 413.
 MAX_FORM_BYTES = 1_000_000
+#: The demo keeps each session well under MongoDB's 16 MB document limit.
+MAX_SESSION_CHARS = 4 * 1024 * 1024
+TOO_LARGE = "The demo keeps a session under 4 MB: log out, or store something smaller."
 #: Seconds a connection may stay silent before the server drops it.
 IDLE_TIMEOUT = 30
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -127,14 +130,19 @@ def _store(session: MutableMapping[str, Any], form: Mapping[str, str]) -> str | 
     """Store the form's ``value`` under its ``key`` in ``session``.
 
     Returns ``None``, or the reason nothing was stored: the key is missing or
-    blank, or starts with ``_`` (those keys are the framework's own).
+    blank, or starts with ``_`` (those keys are the framework's own), or the
+    session would grow past :data:`MAX_SESSION_CHARS`.
     """
     key = form.get("key", "").strip()
     if not key:
         return EMPTY_KEY
     if _internal(key):
         return RESERVED_KEY
-    session[key] = form.get("value", "")
+    value = form.get("value", "")
+    kept = sum(len(str(v)) for k, v in session.items() if k != key and not _internal(str(k)))
+    if kept + len(value) > MAX_SESSION_CHARS:
+        return TOO_LARGE
+    session[key] = value
     return None
 
 

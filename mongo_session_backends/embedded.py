@@ -118,7 +118,7 @@ class EmbeddedServer:
             with contextlib.suppress(OSError):
                 socket.create_connection((self.host, self.port), timeout=0.5).close()
             try:
-                self.process.wait(10)
+                self.process.wait(3)
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None

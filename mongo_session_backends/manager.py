@@ -167,6 +167,8 @@ class BaseManager:
             )
         if not isinstance(collection, str) or not collection:
             raise ConfigurationError("collection must be a non-empty name")
+        if database_name is not None and (not isinstance(database_name, str) or not database_name):
+            raise ConfigurationError("database_name must be a non-empty name, or None")
         if on_error is not None and not callable(on_error):
             raise ConfigurationError("on_error must be a callable")
         self.uri = uri or DEFAULT_URI
@@ -186,7 +188,7 @@ class BaseManager:
             hash_ids=hash_ids, id_secret=id_secret, clock=clock, prefix=prefix,
             incr_mode=incr_mode, owner_key=owner_key,
         )  # fmt: skip
-        self._options = client_options(connection_options)
+        self._options = client_options(connection_options, self.uri)
         self._own_client = client is None
         if client is None:
             client = new_client(self.uri, self._options, self.client_class)

@@ -417,6 +417,8 @@ class MongoSessionFactory:
         o = {name: coerce(name, value, FACTORY_OPTIONS[name]) for name, value in given.items()}
         if o["timeout"] is not None and o["timeout"] <= 0:
             raise ConfigurationError("timeout must be positive, or None for no timeout")
+        if o["max_age"] is not None and o["max_age"] < 0:
+            raise ConfigurationError("max_age must not be negative, or None for a browser session")
         if not o["cookie_name"]:
             raise ConfigurationError("cookie_name must not be empty")
         secret_text = secret.decode() if isinstance(secret, bytes) else secret

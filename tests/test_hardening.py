@@ -376,3 +376,27 @@ def test_timedelta_timeouts(manager: MongoManager, clock: Any) -> None:
     manager.set("k", 1, dt.timedelta(seconds=10))
     clock.advance(11)
     assert manager.get("k") is None
+
+
+def test_newcomer_findings(manager_options: dict[str, Any], mongodb_uri: str) -> None:
+    """Strings for booleans, URI timeouts, URI option values, names and timeouts."""
+    with pytest.raises(ConfigurationError):
+        MongoManager(hash_ids="maybe", id_secret=SECRET)
+    assert not MongoManager(hash_ids="false", id_secret=SECRET).hash_ids
+    uri = "mongodb://127.0.0.1:1/app?serverSelectionTimeoutMS=500&socketTimeoutMS=1234"
+    options = MongoManager(uri).client.options
+    assert options.server_selection_timeout == 0.5 and options.pool_options.socket_timeout == 1.234
+    for bad in ("?maxPoolSize=abc", "?serverSelectionTimeoutMS=-5", "?tls=true&tlsCAFile=/no"):
+        with pytest.raises(ConfigurationError):
+            MongoManager("mongodb://localhost/" + bad)
+    for names in ({"collection": "system.x"}, {"database_name": "d" * 80}, {"database_name": ""}):
+        with pytest.raises(ConfigurationError):
+            MongoManager(**names)
+    cache = MongoDBCache(**manager_options)
+    for timeout in ("10", float("nan"), float("inf")):
+        with pytest.raises(ConfigurationError):
+            cache.set("k", 1, timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        MongoDBCache(default_timeout=10**12)
+    with pytest.raises(ConfigurationError, match="max_age"):
+        MongoSessionFactory(SECRET, max_age=-1)

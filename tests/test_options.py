@@ -333,6 +333,20 @@ def check_read_preference(env: Env, form: str) -> None:
     assert default.store.read_preference.mongos_mode == "primary"  # the URI's is not used
 
 
+def check_owner_key(env: Env, form: str) -> None:
+    t = env.build(form, {"owner_key": "uid"})
+    assert t.store.owner_key == "uid"
+    if form.startswith("pyramid"):
+        t.write("uid", None)  # the view stores "v" under the session key "uid"
+        assert any(d.get("user") == "v" for d in env.docs())
+    elif form.startswith("beaker"):  # Beaker's values are opaque: see docs/owners.rst
+        t.write("k", {"uid": "ada"})
+    else:
+        t.write("k", {"uid": "ada"})
+        assert only_doc(env)["user"] == "ada"
+    assert "user_1" in env.indexes()
+
+
 def check_client(env: Env, form: str) -> None:
     client: MongoClient[Any] = MongoClient(env.uri, tz_aware=True)
     try:
@@ -498,6 +512,7 @@ TABLE: list[tuple[str, list[str], Callable[..., None]]] = [
     ("prefix", ALL_FORMS, check_prefix),
     ("incr_mode", ALL_FORMS, check_incr_mode),
     ("read_preference", ALL_FORMS, check_read_preference),
+    ("owner_key", ALL_FORMS, check_owner_key),
     ("clock", ["manager", "cachelib", "beaker", "pyramid"], check_clock),
     # cachelib
     ("default_timeout", ["cachelib"], check_default_timeout),
