@@ -656,17 +656,22 @@ def _sessions(args: argparse.Namespace, make: MakeManager) -> int:
     if not found:
         print(f"no live sessions of {args.owner} in {_where(manager)}")
         return 0
+    print(f"{_sessions_of(args.owner, len(found))} in {_where(manager)}, last written first:")
+    _print_table(found, sys.stdout)
+    return 0
+
+
+def _print_table(found: list[dict[str, Any]], out: Any) -> None:
+    """The sessions as a table: handle, created, last written, expires."""
     rows = [("handle", "created", "last written", "expires")]
     rows += [
         (s["handle"] or "-", _time(s["created"]), _time(s["written"]), _time(s["expires"]))
         for s in found
     ]
     widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
-    print(f"{_sessions_of(args.owner, len(found))} in {_where(manager)}, last written first:")
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-    return 0
+        print("  ".join(cells).rstrip(), file=out)
 
 
 def _no_handle(owner: str, handle: str, manager: MongoManager) -> str:
@@ -687,14 +692,16 @@ def _revoke(args: argparse.Namespace, make: MakeManager) -> int:
     manager = make(args)
     owner, handle = args.owner, args.handle
     if ask:
-        live = [s["handle"] for s in manager.sessions(owner)]
+        found = sorted(manager.sessions(owner), key=_last_written, reverse=True)
         if handle is not None:
-            live = [h for h in live if h == handle]
-            if not live:
+            found = [s for s in found if s["handle"] == handle]
+            if not found:
                 return _fail(_no_handle(owner, handle, manager), 1)
-        if not live:
+        if not found:
             print(f"no live sessions of {owner} in {_where(manager)}: nothing revoked")
             return 0
+        live = [s["handle"] for s in found]
+        _print_table(found, sys.stderr)  # what the question is about
         if not _confirm(f"revoke {_sessions_of(owner, len(live))} in {_where(manager)}?"):
             return _fail("not confirmed: nothing revoked", 1)
     if handle is None:
