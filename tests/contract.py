@@ -7,10 +7,12 @@ fixture: an object with ``put(key, value, timeout=None)``, ``fetch(key)``
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import decimal
 import uuid
-from typing import Any, Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from markupsafe import Markup
@@ -18,6 +20,7 @@ from markupsafe import Markup
 from mongo_session_backends import MongoSessionError, SerializationError, ValueTooLarge
 
 MISSING = object()
+T = TypeVar("T")
 
 VALUES: list[Any] = [
     "text",
@@ -67,6 +70,16 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, dt.datetime):
         return a == b and a.tzinfo == b.tzinfo and a.utcoffset() == b.utcoffset()
     return bool(a == b)
+
+
+class LoopDriver:
+    """The base of a driver for an async store: each call runs on the driver's own loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coroutine)
 
 
 class Driver(Protocol):

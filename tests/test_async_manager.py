@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -18,20 +18,17 @@ from mongo_session_backends import (
 )
 from mongo_session_backends.embedded import free_port
 
-from .contract import MISSING, StoreContract
+from .contract import MISSING, LoopDriver, StoreContract
 
 T = TypeVar("T")
 
 
-class AsyncDriver:
+class AsyncDriver(LoopDriver):
     """The contract's driver on an async manager, on an event loop of its own."""
 
     def __init__(self, manager: AsyncMongoManager) -> None:
+        super().__init__()
         self.manager = manager
-        self.loop = asyncio.new_event_loop()
-
-    def wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
 
     def put(self, key: Any, value: Any, timeout: int | None = None) -> None:
         self.wait(self.manager.set(key, value, timeout))

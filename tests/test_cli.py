@@ -30,7 +30,6 @@ import mongo_session_backends.cli as cli
 from mongo_session_backends import ManagerClosed, MongoManager, __version__
 from mongo_session_backends.cli import main
 from mongo_session_backends.embedded import free_port
-from mongo_session_backends.indexes import purge_expired
 
 COMMANDS = ("demo", "stats", "ensure-indexes", "purge-expired", "sessions", "revoke")
 MAINTENANCE = ("stats", "ensure-indexes", "purge-expired")
@@ -419,14 +418,13 @@ def test_purge_deletes_in_bounded_batches(
     assert sorted(manager.keys()) == ["new0", "new1", "new2"]
 
 
-def test_purge_finds_ids_of_every_type(collection: Any) -> None:
+def test_purge_finds_ids_of_every_type(manager: MongoManager, collection: Any) -> None:
     past = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
     ids: list[Any] = [1, 2.5, "a", "b", "c", ObjectId(), ObjectId()]
     collection.insert_many([{"_id": i, "expires": past} for i in ids])
     collection.insert_one({"_id": "live", "expires": dt.datetime(9999, 1, 1)})
     totals: list[int] = []
-    expired = {"expires": {"$lte": dt.datetime.now(dt.timezone.utc)}}
-    assert purge_expired(collection, expired, batch_size=2, progress=totals.append) == 7
+    assert manager.purge_expired(batch_size=2, progress=totals.append) == 7
     assert totals == sorted(totals) and totals[-1] == 7
     assert [d["_id"] for d in collection.find()] == ["live"]
 
@@ -813,9 +811,9 @@ def test_revoke_asks_on_a_terminal(
         )
         assert status == 1 and out == b"", answer
         assert shown.startswith(b"handle ") and shown.count(b" UTC") >= 3  # listed first
-        assert question in shown and shown.endswith(
-            b"error: not confirmed: nothing revoked\r\n"
-        ), shown
+        assert question in shown and shown.endswith(b"error: not confirmed: nothing revoked\r\n"), (
+            shown
+        )
         assert len(owned.sessions("alice")) == 3
     status, out, shown = _answer_on_terminal(
         command("revoke", "--owner", "alice", *cli_args), b"Y\n"

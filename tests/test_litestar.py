@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -26,7 +26,7 @@ from mongo_session_backends import (
 from mongo_session_backends.embedded import free_port
 from mongo_session_backends.litestar import MongoDBStore
 
-from .contract import MISSING, VALUES, StoreContract
+from .contract import MISSING, VALUES, LoopDriver, StoreContract
 
 T = TypeVar("T")
 
@@ -297,7 +297,7 @@ async def test_lifespan_closes_only_a_manager_it_made(manager_options: dict[str,
 # -- the shared contract through the store ---------------------------------------------
 
 
-class StoreDriver:
+class StoreDriver(LoopDriver):
     """The contract's driver on the store, on an event loop of its own.
 
     The store holds bytes, so the driver tags what it stores: ``str`` goes
@@ -307,11 +307,8 @@ class StoreDriver:
     """
 
     def __init__(self, store: MongoDBStore) -> None:
+        super().__init__()
         self.store = store
-        self.loop = asyncio.new_event_loop()
-
-    def wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
 
     def put(self, key: Any, value: Any, timeout: int | None = None) -> None:
         if isinstance(value, str):

@@ -3,7 +3,6 @@ Starlette and FastAPI apps through their test clients."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import time
@@ -35,7 +34,7 @@ from mongo_session_backends.embedded import free_port
 from mongo_session_backends.serializers import NativeSerializer
 from mongo_session_backends.starlette import MongoDBStore, regenerate_session_id
 
-from .contract import MISSING, StoreContract
+from .contract import MISSING, LoopDriver, StoreContract
 
 T = TypeVar("T")
 NATIVE = NativeSerializer()
@@ -45,7 +44,7 @@ PREFIX = "starsessions:"
 # -- the shared contract ---------------------------------------------------------
 
 
-class BytesDriver:
+class BytesDriver(LoopDriver):
     """The contract's driver on the store, on an event loop of its own.
 
     starsessions hands the store bytes, so each contract value goes in as
@@ -54,11 +53,8 @@ class BytesDriver:
     """
 
     def __init__(self, store: MongoDBStore) -> None:
+        super().__init__()
         self.store = store
-        self.loop = asyncio.new_event_loop()
-
-    def wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
 
     def put(self, key: Any, value: Any, timeout: int | None = None) -> None:
         data = bson.encode({"v": NATIVE.dumps(value)})
