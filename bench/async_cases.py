@@ -444,7 +444,7 @@ def peer_cases(
     cases: list[Case] = []
     clients: list[Any] = []
     if installed("aiohttp_session_mongo") and installed("motor"):
-        from aiohttp_session_mongo import MongoStorage  # type: ignore[import-untyped]
+        from aiohttp_session_mongo import MongoStorage
 
         motor = motor_client(loop, uri, options, listeners)
         clients.append(motor)
@@ -471,7 +471,7 @@ def _quart_cases(
     clients: list[Any],
 ) -> list[Case]:
     """Quart-Session's MongoDB interface (get and set; it has no delete) and our manager."""
-    from quart_session.sessions import MongoDBSessionInterface  # type: ignore[import-untyped]
+    from quart_session.sessions import MongoDBSessionInterface
 
     async def make() -> Any:
         return MongoDBSessionInterface(
