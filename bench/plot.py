@@ -15,6 +15,7 @@ from typing import Any
 
 from .async_cases import ASYNC_PEERS, OURS_ASYNC, PEER_AIOHTTP, PEER_QUART, RAW_ASYNC, TASKS
 from .cases import OURS, PEER_BEAKER, PEER_CACHELIB, PEER_FLASK, PEERS, RAW
+from .owner_cases import SPARSE
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Side:
 
 SYNC = Side(None, OURS, RAW, PEERS, "Ours")
 ASYNC = Side("async", OURS_ASYNC, RAW_ASYNC, ASYNC_PEERS, "Ours (async)")
+#: The Django requests: drawn when a report has them (under ``"django"``).
+DJANGO = Side("django", OURS, RAW, (), "Ours (Django)")
 
 #: The figures ``plot`` draws, by file stem: their alt text, caption and half.
 FIGURES = {
@@ -86,9 +89,20 @@ FIGURES = {
         "{peer_small:,} to {peer_large:,} for the async peers.",
         ASYNC,
     ),
+    "django": (
+        "requests per second of a Django view with our session engine, its limit and "
+        "Django's own engines",
+        "Requests per second of one Django view (load the session, change it, save it) "
+        "through Django's test client, at {small:,} documents: our engine, its limit (one raw "
+        "find, one raw write and the same request on Django's signed-cookie engine, their "
+        "times added), and Django's own engines as reference points: ``db`` on SQLite (a file "
+        "in a temporary folder), ``file`` and ``cache`` over locmem.",
+        DJANGO,
+    ),
 }
 COLORS = {OURS: "C0", RAW: "C1", PEER_CACHELIB: "C2", PEER_BEAKER: "C3", PEER_FLASK: "C4",
-          OURS_ASYNC: "C0", RAW_ASYNC: "C1", PEER_AIOHTTP: "C5", PEER_QUART: "C6"}  # fmt: skip
+          OURS_ASYNC: "C0", RAW_ASYNC: "C1", PEER_AIOHTTP: "C5", PEER_QUART: "C6",
+          SPARSE: "C7"}  # fmt: skip
 WIDTH = 6.5  # inches: at the page width, the text in a figure reads like the page's
 BAR = 0.32  # inches of height per bar
 
@@ -176,7 +190,7 @@ def _plot_growth(plt: Any, report: dict[str, Any], side: Side) -> Any:
     for name, factor in report["growth"].items():
         system, rest = name.split(": ", 1)
         operation = rest.rsplit(" (", 1)[0]
-        panel = mine if system in (side.ours, side.raw) else theirs
+        panel = mine if system in (side.ours, side.raw, SPARSE) else theirs
         panel.setdefault(operation, {})[system] = factor
     # ours first, then its raw ceiling
     mine = {
@@ -222,7 +236,33 @@ def _plot_growth(plt: Any, report: dict[str, Any], side: Side) -> Any:
     return fig
 
 
-DRAWINGS = {"ceiling": _plot_ceiling, "peers": _plot_peers, "growth": _plot_growth}
+def _plot_django(plt: Any, report: dict[str, Any], side: Side) -> Any:
+    """Requests per second of each Django engine, ours and its limit first."""
+    requests = dict(report["requests"])
+    row = next(r for r in report["rows"] if r["operation"] == "django request")
+    ours = requests.pop(f"{side.ours}: django request")
+    bars = [("ours", ours, COLORS[side.ours]),
+            ("its limit", ours / row["vs_ceiling"], COLORS[side.raw])]  # fmt: skip
+    bars += [(name.split(": ")[0], ops, "0.6") for name, ops in requests.items()]
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.8 + BAR * len(bars)))
+    for y, (label, ops, color) in enumerate(bars):
+        ax.barh(y, ops, color=color)
+        text = f"{ops:,.0f}/s"
+        if label == "ours":
+            text += f", {row['vs_ceiling']:.2f}x its limit"
+        ax.text(ops * 1.02, y, text, va="center", fontsize=9)
+    ax.set_yticks(range(len(bars)), [label for label, _, _ in bars])
+    ax.set_ylim(len(bars) - 0.5, -0.5)
+    ax.set_xlim(0, max(ops for _, ops, _ in bars) * 1.45)
+    ax.set_xlabel("requests per second (higher is better)")
+    ax.set_title(
+        f"A Django request, by session engine, {report['collection_sizes'][0]:,} documents"
+    )
+    return fig
+
+
+DRAWINGS = {"ceiling": _plot_ceiling, "peers": _plot_peers, "growth": _plot_growth,
+            "django": _plot_django}  # fmt: skip
 
 
 def figures(report: dict[str, Any]) -> list[str]:
@@ -289,6 +329,38 @@ def _results(half: dict[str, Any], title: str, growth: str) -> list[str]:
     return lines
 
 
+def _owner_table(report: dict[str, Any]) -> list[str]:
+    """Log out everywhere: a write's cost with ``owner_key``, and listing and revoking."""
+    if "owner" not in report:
+        return []
+    owner, growth = report["owner"], report["growth"]
+    lines = ["", ".. list-table:: Log out everywhere", "   :header-rows: 1", "",
+             "   * - measure", "     - value",
+             "   * - a session write with ``owner_key`` on: our time per write over off",
+             f"     - {owner['write_cost_ours']:.2f}x",
+             "   * - the same two commands from raw pymongo (pipeline ``update_one`` over "
+             "``replace_one``)",
+             f"     - {owner['write_cost_raw']:.2f}x"]  # fmt: skip
+    for name, factor in growth.items():
+        if "owner " in name and name.startswith(f"{OURS}: "):
+            sessions = f"{owner['owners']} owners of {owner['sessions_per_owner']} sessions"
+            lines += [f"   * - slowdown of {name[len(OURS) + 2 :]} with {sessions}",
+                      f"     - {factor:.2f}x"]  # fmt: skip
+    return lines
+
+
+def _django_table(report: dict[str, Any]) -> list[str]:
+    """Requests per second of each Django session engine."""
+    if "django" not in report:
+        return []
+    lines = ["", ".. list-table:: A Django request, by session engine", "   :header-rows: 1",
+             "", "   * - engine", "     - requests/s"]  # fmt: skip
+    for name, ops in report["django"]["requests"].items():
+        engine = "ours (mongo_session_backends.django.session)" if name.startswith(OURS) else name
+        lines += [f"   * - {engine}", f"     - {ops:.0f}"]
+    return lines
+
+
 def write_rst(report: dict[str, Any], path: Path) -> None:
     """The figures and tables as reStructuredText, for the docs to include.
 
@@ -324,6 +396,7 @@ def write_rst(report: dict[str, Any], path: Path) -> None:
               "   :header-rows: 1", "", "   * - threads", "     - ops/s"]  # fmt: skip
     for threads, ops in report["threads"].items():
         lines += [f"   * - {threads}", f"     - {ops:.0f}"]
+    lines += _owner_table(report) + _django_table(report)
     if "async" in report:
         growth = "Async: slowdown as the collection grows"
         lines += _results(ASYNC.of(report), "Async operations per second", growth)

@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import functools
 import importlib.metadata
+import importlib.util
 import json
 import platform
 import random
@@ -49,6 +50,18 @@ from .cases import (
     populate,
     pyramid_cases,
     raw_cases,
+)
+from .owner_cases import (
+    OWNED,
+    OWNED_LARGE,
+    OWNED_SPARSE,
+    OWNED_SPARSE_LARGE,
+    OWNERS,
+    PER_OWNER,
+    WRITE_OFF_OP,
+    WRITE_ON_OP,
+    OwnedCollection,
+    write_cases,
 )
 from .plot import write_figures
 
@@ -191,7 +204,7 @@ def versions() -> dict[str, str]:
     names = ["mongo-session-backends", "pymongo", "cachelib", "Flask", "Flask-Session",
              "Beaker", "pyramid", "litestar", "fastapi", "starsessions", "aiohttp",
              "aiohttp-session", "aiohttp-session-mongo", "Quart-Session", "motor",
-             "SecantusDB"]  # fmt: skip
+             "Django", "SecantusDB"]  # fmt: skip
     found = {"python": platform.python_version()}
     for name in names:
         try:
@@ -289,6 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             *flask_cases(manager, client, DATABASE),
             *pyramid_cases(manager, client),
         ]
+        owner_writes = write_cases(client, DATABASE)
+        owned = [
+            *OwnedCollection(client, DATABASE, OWNED, sizes[0]).cases(client),
+            *OwnedCollection(client, DATABASE, OWNED_SPARSE, sizes[0], True).cases(client),
+        ]
+        django = _django(uri, client, {**options, "event_listeners": [counter]}, sizes[0])
+        sync_cases += owner_writes + owned + django
         half = AsyncHalf(uri, base, DATABASE, options, [counter], client)
         cases = sync_cases + half.cases
         for case in cases:
@@ -322,7 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the same interleaved rounds as the first, so drift cancels out.
         growth: dict[str, float] = {}
         small = [c for c in cases if c.system in (OURS, RAW) and "request" not in c.operation]
-        small = [c for c in small if "beaker" not in c.operation]
+        small = [c for c in small if "beaker" not in c.operation and c not in owner_writes]
+        small = [c for c in small if c not in owned]
         populate(client, DATABASE, sizes[-1], "sessions_large")
         large_manager = MongoManager(
             client=client, database_name=DATABASE, collection="sessions_large"
@@ -340,6 +361,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _reset(large)
         both = rounds(small + large, args.rounds, args.seconds)
         for case in small:
+            label = f"{case.name} ({sizes[0]:,} to {sizes[-1]:,})"
+            growth[label] = both[case.name] / both[f"{case.name} (large)"]
+        # Listing and revoking: their own rounds, one turn per case per round,
+        # as the manager's partial owner index makes them scan on this server.
+        owned_large = [
+            *OwnedCollection(client, DATABASE, OWNED_LARGE, sizes[-1]).cases(client),
+            *OwnedCollection(client, DATABASE, OWNED_SPARSE_LARGE, sizes[-1], True).cases(client),
+        ]
+        for case in owned_large:
+            case.operation += " (large)"
+        both = rounds(owned + owned_large, args.rounds, args.seconds, slices=1)
+        for case in owned:
             label = f"{case.name} ({sizes[0]:,} to {sizes[-1]:,})"
             growth[label] = both[case.name] / both[f"{case.name} (large)"]
         peer_growth_cases = [
@@ -368,6 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for t, ops in scaling.items():
             print(f"{t:>3} threads: {ops:8.0f} ops/s")
 
+        owner = _owner_summary(results)
+        engines = {c.name: results[c.name] for c in django}
+        print("\n== log out everywhere ==")
+        for name, value in owner.items():
+            print(f"{name:60} {value:8.3f}")
+
         report = {
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "server": "embedded SecantusDB" if server else "given by --uri",
@@ -384,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "commands_per_op": commands,
             "growth": growth,
             "threads": scaling,
+            "owner": owner,
             "async": {
                 "tasks": TASKS,
                 "collection_sizes": sizes,
@@ -393,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "growth": async_growth,
             },
         }
+        if engines:
+            report["django"] = {"requests": engines}
         (out / "benchmark.json").write_text(json.dumps(report, indent=2))
         write_figures(report, out)
         print(f"\nwrote benchmark.json, the figures and figures.rst.inc to {out}")
@@ -404,6 +446,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if server is not None:
             server.stop()
     return 0
+
+
+def _django(
+    uri: str, client: MongoClient[Any], connection_options: dict[str, Any], size: int
+) -> list[Case]:
+    """The Django request cases, if Django is installed: Django is configured here, once."""
+    if importlib.util.find_spec("django") is None:
+        return []
+    from .django_cases import COLLECTION, configure, django_cases
+
+    configure(uri, DATABASE, connection_options)
+    populate(client, DATABASE, size, COLLECTION)  # as many documents as our other collections
+    return django_cases(client)
+
+
+def _owner_summary(results: dict[str, float]) -> dict[str, float]:
+    """The owner write's cost over a plain write, ours and raw; the sizes of the listing test."""
+    ours_on, ours_off = results[f"{OURS}: {WRITE_ON_OP}"], results[f"{OURS}: {WRITE_OFF_OP}"]
+    raw_on = results[f"{RAW}: set (owner pipeline update)"]
+    raw_off = results[f"{RAW}: set (replace_one)"]
+    return {
+        "owners": OWNERS,
+        "sessions_per_owner": PER_OWNER,
+        "write_cost_ours": ours_off / ours_on,
+        "write_cost_raw": raw_off / raw_on,
+    }
 
 
 PEER_COLLECTIONS = ("cachelib_peer", "backer_cache", "flask_peer")

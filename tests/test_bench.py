@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("ceiling.png", "peers.png", "growth.png")
+FIGURES = ("ceiling.png", "peers.png", "growth.png", "django.png")
 ASYNC_FIGURES = ("async_ceiling.png", "async_peers.png", "async_growth.png")
 ASYNC_OPERATIONS = ("get", "set", "has", "add", "delete", "touch", "incr", "get_many (10 keys)",
                     "set_many (10 keys)")  # fmt: skip
@@ -46,6 +46,26 @@ def test_quick_benchmark(quick: tuple[Path, str]) -> None:
     for name in FIGURES + ASYNC_FIGURES:
         assert (tmp_path / name).stat().st_size > 10_000, name
         assert f":target: _images/{name}" in page, name
+
+
+def test_quick_benchmark_owner_and_django(quick: tuple[Path, str]) -> None:
+    """Owner writes, listing and revoking are one command each; a Django request is two."""
+    report = json.loads((quick[0] / "benchmark.json").read_text())
+    commands = report["commands_per_op"]
+    for operation in ("set (owner_key on)", "set (owner_key off)", "owner sessions (list 3)",
+                      "owner revoke (3 sessions)"):  # fmt: skip
+        assert commands[f"ours: {operation}"] == 1.0, operation
+    assert commands["ours: django request"] == 2.0  # one find, one update
+    rows = {f"{row['system']}: {row['operation']}": row for row in report["rows"]}
+    for name in ("ours: set (owner_key on)", "ours: owner revoke (3 sessions)",
+                 "ours: django request"):  # fmt: skip
+        assert rows[name]["vs_ceiling"] > 0, name
+    assert report["owner"]["write_cost_ours"] > 0
+    assert "ours: owner sessions (list 3) (200 to 400)" in report["growth"]
+    assert "ours: owner revoke (3 sessions) (200 to 400)" in report["growth"]
+    engines = report["django"]["requests"]
+    for engine in ("signed_cookies", "db (SQLite)", "file", "cache (locmem)"):
+        assert engines[f"Django {engine}: request"] > 0, engine
 
 
 def test_quick_benchmark_async_half(quick: tuple[Path, str]) -> None:
