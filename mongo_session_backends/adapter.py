@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+from .codec import FROM_VALUE
 from .exceptions import ConfigurationError, ServerUnavailable
 from .manager import BaseManager
 
-__all__ = ["OutagePolicy", "adapter_store", "once", "shared_manager"]
+__all__ = ["OutagePolicy", "adapter_store", "once", "owner_in_json", "shared_manager"]
 
 log = logging.getLogger("mongo_session_backends")
 
@@ -142,3 +144,24 @@ def shared_manager(kind: type[M]) -> Callable[[dict[str, Any]], M]:
         return once(key, lambda: kind(**options))
 
     return build
+
+
+def owner_in_json(manager: BaseManager, data: bytes) -> Any:
+    """The owner of a session a framework stored as JSON bytes, for ``owner_key``.
+
+    Litestar's and starsessions' sessions reach their stores encoded; with
+    their default (JSON) serializers the user id can still be read from
+    them, so "log out everywhere" needs no extra command. Returns the value
+    under the manager's ``owner_key`` (``None``: nobody logged in), or
+    :data:`~mongo_session_backends.codec.FROM_VALUE` when the manager has no
+    ``owner_key`` or the data is not a JSON object (the stored owner is then
+    kept).
+    """
+    key = manager.owner_key
+    if key is None:
+        return FROM_VALUE
+    try:
+        session = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return FROM_VALUE
+    return session.get(key) if isinstance(session, dict) else FROM_VALUE

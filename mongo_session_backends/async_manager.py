@@ -65,7 +65,8 @@ class AsyncMongoManager(BaseManager):
     guarantee: ``await manager.get(key)``, ``await manager.set(key, value,
     60)`` ... The options are those of ``MongoManager``; ``client`` is an
     ``AsyncMongoClient``. Use ``async with manager:`` or ``await
-    manager.aclose()`` to close the clients the manager made.
+    manager.aclose()`` to close the client the manager made for the running
+    loop (at the end of an app's lifespan); it connects again if used later.
 
     A cancelled operation leaves nothing half-written: every operation is
     one atomic command, or a sequence of atomic, conditional ones (``add``
@@ -152,21 +153,22 @@ class AsyncMongoManager(BaseManager):
         return await run(plan, self._open())
 
     async def aclose(self) -> None:
-        """Close the client of the running loop, if the manager made it. Idempotent.
+        """Close the client of the running loop, if the manager made it; forget the others.
 
-        Clients the manager made for loops that have ended are dropped.
-        Any later operation raises :class:`~mongo_session_backends.ManagerClosed`.
+        The manager stays usable: a later operation connects again, so one
+        app object can run several lifespans, as test clients do. Clients
+        the manager made for loops that have ended are dropped.
         """
         loop = asyncio.get_running_loop()
         conn = self._conn
         with conn.lock:
             made = conn.loops.get(loop)
-            client = None if made is None else made[0]
             conn.loops.clear()
-            conn.closed = True
             conn.prepared.reset()
-        if client is not None and self._own_client:
-            await client.close()
+            if self._own_client:
+                conn.client = None
+        if made is not None and self._own_client:
+            await made[0].close()
 
     async def __aenter__(self) -> AsyncMongoManager:
         return self

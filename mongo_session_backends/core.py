@@ -494,6 +494,11 @@ class Core(Codec):
         cannot be read from them: call it at login. Later writes keep it.
         Returns whether a live session was found.
         """
+        if self.owner_key is None:
+            raise ConfigurationError(
+                "set_owner needs the manager option owner_key, which keeps owners on later "
+                "writes and makes revocation stick"
+            )
         _id = self.id(key)
         query = self.live(_id, self.now())
         query[REVOKED] = {"$ne": True}

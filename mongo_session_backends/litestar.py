@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.stores.base import NamespacedStore
 
-from .adapter import adapter_store
+from .adapter import adapter_store, owner_in_json
 from .async_manager import AsyncMongoManager
 from .exceptions import ConfigurationError, SerializationError
 from .manager import FAR_FUTURE
@@ -182,7 +182,9 @@ class MongoDBStore(NamespacedStore):
             raise SerializationError(
                 f"Litestar store values are bytes or str, not {type(value).__name__}"
             )
-        await self.manager.set(key, value, expires_in or 0, serializer=BYTES)
+        manager = self.manager
+        owner = owner_in_json(manager, value)  # for "log out everywhere", with owner_key
+        await manager.set(key, value, expires_in or 0, serializer=BYTES, owner=owner)
 
     async def get(self, key: str, renew_for: int | dt.timedelta | None = None) -> bytes | None:
         """Return the live value under ``key``, else ``None``.

@@ -23,7 +23,7 @@ import starsessions
 from starlette.requests import HTTPConnection
 from starsessions import SessionStore
 
-from .adapter import adapter_store
+from .adapter import adapter_store, owner_in_json
 from .async_manager import AsyncMongoManager
 from .config import as_seconds, as_str, coerce
 from .exceptions import ConfigurationError, OperationError, SerializationError
@@ -133,7 +133,10 @@ class MongoDBStore(SessionStore):
         live session (a cookie a client made up, or one whose session is
         gone): then a new one, 256 random bits from :mod:`secrets`, written
         with an atomic insert, so a client cannot choose its id. One command
-        either way.
+        either way. (A ``BaseHTTPMiddleware`` between starsessions' two
+        middlewares runs the read in a context of its own, which hides it
+        here: the cookie's id is then kept, as starsessions does with every
+        store; rotate the id at login with :func:`regenerate_session_id`.)
 
         :param lifetime: the session's total lifetime; ``0`` (a
             browser-session cookie) keeps the data for ``gc_ttl`` instead
@@ -149,13 +152,15 @@ class MongoDBStore(SessionStore):
             _BYTES.dumps(data)  # the same check as a write
             await self.store.delete(session_id)
             return session_id
+        store = self.store
+        owner = owner_in_json(store, data)  # for "log out everywhere", with owner_key
         read = _READ.get() or {}
         if not isinstance(session_id, str) or read.get(session_id, True):
-            await self.store.set(session_id, data, timeout, serializer=_BYTES)
+            await store.set(session_id, data, timeout, serializer=_BYTES, owner=owner)
             return session_id
-        for _ in range(3):
+        for _ in range(3):  # the cookie named no live session: never keep a client's id
             new_id = secrets.token_urlsafe(32)
-            if await self.store.add(new_id, data, timeout, serializer=_BYTES):
+            if await store.add(new_id, data, timeout, serializer=_BYTES, owner=owner):
                 return new_id
         raise OperationError("could not allocate a unique session id in 3 tries")
 

@@ -12,7 +12,6 @@ from pymongo import AsyncMongoClient
 from mongo_session_backends import (
     AsyncMongoManager,
     ConfigurationError,
-    ManagerClosed,
     MongoManager,
     ServerUnavailable,
 )
@@ -110,11 +109,22 @@ def test_given_client_in_another_loop_fails_clearly(mongodb_uri: str, database_n
         asyncio.run(m.get("k"))
 
 
-async def test_closed_manager(async_manager: AsyncMongoManager) -> None:
+async def test_aclose_ends_a_lifespan_and_the_next_one_reconnects(
+    async_manager: AsyncMongoManager,
+) -> None:
     async with async_manager as m:
         await m.set("k", 1)
-    with pytest.raises(ManagerClosed):
-        await async_manager.get("k")
+    assert await async_manager.get("k") == 1  # a new lifespan of the same app
+
+
+def test_every_lifespan_on_its_own_loop(manager_options: dict[str, Any]) -> None:
+    m = AsyncMongoManager(**manager_options)
+
+    async def lifespan() -> Any:
+        async with m:
+            return await m.incr("n")
+
+    assert [asyncio.run(lifespan()) for _ in range(3)] == [1, 2, 3]
 
 
 async def test_outage_is_bounded() -> None:

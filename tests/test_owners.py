@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mongo_session_backends import AsyncMongoManager, MongoManager, generate_key
+from mongo_session_backends import AsyncMongoManager, ConfigurationError, MongoManager, generate_key
 
 SECRET = "an-id-secret-of-enough-length"
 
@@ -189,12 +189,18 @@ async def test_litestar_and_starsessions_sessions_tagged_at_login(
 
     manager = AsyncMongoManager(owner_key="user", **manager_options)
     litestar, star = LitestarStore(manager), StarStore(manager)
-    await litestar.set("sid", b"encoded by Litestar", 60)
-    await litestar.manager.set_owner("sid", "ada")  # at login
-    sid = await star.write("new", b"encoded by starsessions", 60, 60)
-    await star.store.set_owner(sid, "ada")
-    assert len(await manager.sessions("ada")) == 2
-    assert await manager.revoke("ada") == 2
-    await litestar.set("sid", b"a late write", 60)  # a request still in flight
-    assert await litestar.get("sid") is None
+    # The frameworks' default serializers write JSON: the owner is read from it.
+    await litestar.set("sid", b'{"user": "ada", "cart": []}', 60)
+    sid = await star.write("new", b'{"user": "ada", "__metadata__": {}}', 60, 60)
+    # Another serializer: tag the session at login; later writes keep the owner.
+    await litestar.set("opaque", b"msgpack bytes", 60)
+    assert await litestar.manager.set_owner("opaque", "ada")
+    await litestar.set("opaque", b"msgpack bytes, changed", 60)
+    assert len(await manager.sessions("ada")) == 3
+    assert await manager.revoke("ada") == 3
+    await litestar.set("sid", b'{"user": "ada", "cart": [1]}', 60)  # a request in flight
+    assert await litestar.get("sid") is None and await star.read(sid, 60) == b""
+    plain = AsyncMongoManager(**manager_options)
+    with pytest.raises(ConfigurationError, match="owner_key"):
+        await plain.set_owner("sid", "ada")
     await manager.aclose()

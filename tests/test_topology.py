@@ -271,7 +271,7 @@ def test_no_default_example_or_test_helper_turns_retries_off() -> None:
 
 def behind(proxy: FaultProxy, kind: type[Manager], options: dict[str, Any]) -> Manager:
     """A manager of ``kind`` whose traffic goes through ``proxy``."""
-    return kind(**{**options, "uri": proxy.uri})
+    return kind(**{**options, "uri": proxy.uri, "owner_key": "user"})
 
 
 @pytest.fixture
@@ -454,7 +454,7 @@ async def keyed(
     kind: type[Manager], manager_options: dict[str, Any], id_field: str, counter: Any
 ) -> AsyncIterator[Manager]:
     """A manager with ``id_field``, its indexes made, the counter reset."""
-    m = kind(**manager_options, id_field=id_field)
+    m = kind(**manager_options, id_field=id_field, owner_key="user")
     await settle(m.ensure_indexes())
     counter.reset()
     yield m
