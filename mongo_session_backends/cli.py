@@ -17,6 +17,7 @@ import datetime as dt
 import importlib
 import inspect
 import json
+import logging
 import math
 import os
 import sys
@@ -759,6 +760,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command != "demo":
+        # A failure is said once, on one line, by this command: not again by the library's log.
+        logging.getLogger("mongo_session_backends").setLevel(logging.ERROR)
     if args.command != "demo" and args.config is None and (args.section or args.prefix):
         parser.error("--section and --prefix need --config")
     handlers: dict[str, Callable[[argparse.Namespace, MakeManager], int]] = {

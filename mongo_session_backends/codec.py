@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import bson
+from bson.binary import Binary
 
 from .config import as_bool, coerce
 from .crypto import Encryptor, KeyHasher
@@ -57,6 +58,7 @@ FROM_VALUE: Any = object()
 MAX_DOCUMENT = 16 * 1024 * 1024
 MAX_ID_BYTES = 1000  # older index-key limits; longer ids are hashed
 UNREADABLE: Any = object()
+ENCRYPTED = 0x80  # the BSON binary subtype (user-defined) of an encrypted value
 Timeout = int | float | dt.timedelta | None
 Cleanup = Literal["ttl", "cosmos", "none"]
 
@@ -223,7 +225,8 @@ class Codec:
                 f"the serializer cannot store a value of type {type(value).__name__!r}"
             ) from None
         if self.cipher is not None:
-            data = self.cipher.encrypt(bson.encode({"v": data}), _id.encode("utf-8"))
+            sealed = self.cipher.encrypt(bson.encode({"v": data}), _id.encode("utf-8"))
+            data = Binary(sealed, ENCRYPTED)  # so a manager without keys cannot take it for bytes
         if isinstance(data, (bytes, str)) and len(data) > MAX_DOCUMENT:
             raise ValueTooLarge("the value exceeds MongoDB's 16 MB limit; nothing was written")
         return data
@@ -248,6 +251,8 @@ class Codec:
         """The value stored in ``doc``, or ``default`` if it cannot be read."""
         try:
             data = doc[VALUE]
+            if self.cipher is None and isinstance(data, Binary) and data.subtype == ENCRYPTED:
+                raise ValueError("an encrypted entry, and this manager has no encryption keys")
             if self.cipher is not None:
                 plain = self.cipher.decrypt(data, str(doc[self.id_field]).encode("utf-8"))
                 data = bson.decode(plain)["v"]

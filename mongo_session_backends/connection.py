@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from bson.errors import InvalidDocument
 from pymongo import MongoClient
+from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
 from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
@@ -61,6 +62,7 @@ DEFAULT_CONNECTION_OPTIONS: dict[str, Any] = {
 }
 _SECRET_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
 _TOO_LARGE_CODES = {10334, 17419, 17420}
+_KNOWN_OPTIONS = frozenset(name.lower() for name in URI_OPTIONS_VALIDATOR_MAP)
 # What pymongo only warns about in a URI: an unknown option, or a malformed value.
 _BAD_URI_OPTION = re.compile(r"^Unknown option|^The value of |must be ")
 # Shutdown, step-down and network errors the server reports as command errors.
@@ -119,8 +121,16 @@ def _secrets_of(uri: str, options: Mapping[str, Any]) -> list[str]:
 def mask_text(text: str, uri: str, options: Mapping[str, Any] | None = None) -> str:
     """Return ``text`` with every secret of ``uri`` and ``options`` replaced by ``***``."""
     for secret in _secrets_of(uri, options or {}):
-        text = text.replace(secret, "***")
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+        else:  # a very short secret would garble the words it occurs in: mask it as a word
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
     return text
+
+
+def _uri_options(uri: str) -> list[str]:
+    """The names of the options in ``uri``'s query."""
+    return [item.partition("=")[0] for item in re.split(r"[&;]", _split(uri)[3]) if item]
 
 
 def client_options(options: Mapping[str, Any] | None, uri: str = "") -> dict[str, Any]:
@@ -130,7 +140,7 @@ def client_options(options: Mapping[str, Any] | None, uri: str = "") -> dict[str
     written in the connection string is kept.
     """
     given = dict(options or {})
-    in_uri = {item.partition("=")[0] for item in re.split(r"[&;]", _split(uri)[3]) if item}
+    in_uri = set(_uri_options(uri))
     lowered = {name.lower() for name in (*given, *in_uri)}
     defaults = {k: v for k, v in DEFAULT_CONNECTION_OPTIONS.items() if k.lower() not in lowered}
     return {**defaults, **given}
@@ -161,8 +171,10 @@ def new_client(uri: str, options: Mapping[str, Any], kind: type[Any] = MongoClie
         if _BAD_URI_OPTION.search(text):
             # pymongo only warns about an unknown or malformed URI option; a typo must not pass.
             # (The client has not connected, so there is nothing to close.)
+            unknown = [name for name in _uri_options(uri) if name.lower() not in _KNOWN_OPTIONS]
+            named = f" (unknown: {', '.join(unknown)})" if unknown else ""
             raise ConfigurationError(
-                f"invalid URI {mask_uri(uri)!r}: {mask_text(text, uri, options)}"
+                f"invalid URI {mask_uri(uri)!r}{named}: {mask_text(text, uri, options)}"
             )
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return client

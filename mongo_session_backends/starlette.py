@@ -97,6 +97,12 @@ class MongoDBStore(SessionStore):
         seconds = coerce("gc_ttl", gc_ttl, as_seconds)
         if not seconds:
             raise ConfigurationError("option 'gc_ttl' must be a positive number of seconds")
+        for name in ("serializer", "serializer_secret"):
+            if name in manager_options:
+                raise ConfigurationError(
+                    f"{name} does not apply to the starsessions store: starsessions "
+                    "serializes the session itself (SessionMiddleware(serializer=...))"
+                )
         #: Seconds a browser-session cookie's data is kept.
         self.gc_ttl: float = seconds
         #: The manager's view under ``key_prefix``: every command goes through it.

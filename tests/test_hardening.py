@@ -400,3 +400,9 @@ def test_newcomer_findings(manager_options: dict[str, Any], mongodb_uri: str) ->
         MongoDBCache(default_timeout=10**12)
     with pytest.raises(ConfigurationError, match="max_age"):
         MongoSessionFactory(SECRET, max_age=-1)
+
+
+def test_a_manager_without_keys_never_returns_ciphertext(manager_options: dict[str, Any]) -> None:
+    MongoManager(encryption_keys=[generate_key()], **manager_options).set("k", b"secret bytes")
+    plain = MongoManager(**manager_options)
+    assert plain.get("k") is None and not plain.has("k")

@@ -108,7 +108,9 @@ async def test_write_read_remove(store: MongoDBStore) -> None:
 async def test_bytes_are_stored_as_bytes(
     manager_options: dict[str, Any], collection: Any, clock: Any
 ) -> None:
-    store = MongoDBStore(serializer="json", **manager_options)  # not used for session data
+    with pytest.raises(ConfigurationError, match="serializer"):
+        MongoDBStore(serializer="json", **manager_options)  # starsessions serializes itself
+    store = MongoDBStore(**manager_options)
     data = bytes(range(256))
     await store.write("sid", data, lifetime=60, ttl=60)
     doc = collection.find_one({"_id": PREFIX + "sid"})
