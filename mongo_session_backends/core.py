@@ -355,13 +355,39 @@ class Core(Codec):
         ``findAndModify`` while the value fits in 64 bits; otherwise a
         compare-and-swap loop of two commands.
         """
+        value = yield from self._incr(key, delta, timeout, serializer, create=True)
+        assert value is not None
+        return value
+
+    def incr_live(
+        self,
+        key: str | bytes,
+        delta: int = 1,
+        *,
+        serializer: Serializer | None = None,
+    ) -> Plan[int | None]:
+        """Add ``delta`` to a live integer entry atomically; ``None`` if there is none.
+
+        As :meth:`incr`, but a missing, expired or unreadable entry is left
+        missing (Django's ``incr`` raises then), in the same one command.
+        """
+        return (yield from self._incr(key, delta, None, serializer, create=False))
+
+    def _incr(
+        self,
+        key: str | bytes,
+        delta: int,
+        timeout: Timeout,
+        serializer: Serializer | None,
+        create: bool,
+    ) -> Plan[int | None]:
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise SerializationError("delta must be an int")
         _id = self.id(key)
         native = getattr(serializer or self.serializer, "native_numbers", False)
         if native and self.cipher is None and _INT64[0] <= delta < _INT64[1]:
-            return (yield from self._incr_native(key, _id, delta, timeout, serializer))
-        return (yield from self._incr_swap(key, _id, delta, timeout, serializer))
+            return (yield from self._incr_native(key, _id, delta, timeout, serializer, create))
+        return (yield from self._incr_swap(key, _id, delta, timeout, serializer, create))
 
     def _incr_native(
         self,
@@ -370,28 +396,36 @@ class Core(Codec):
         delta: int,
         timeout: Timeout,
         serializer: Serializer | None,
-    ) -> Plan[int]:
-        update = self.incr_update(delta, timeout, self.now())
+        create: bool,
+    ) -> Plan[int | None]:
+        now = self.now()
+        update = self.incr_update(delta, timeout, now)
+        query = self.by_id(_id) if create else self.live(_id, now)
         for _ in range(3):
             try:
                 if self.incr_mode == "update_and_read":
-                    yield Call("update_one", (self.by_id(_id), update), {"upsert": True})
+                    result = yield Call("update_one", (query, update), {"upsert": create})
+                    if not create and result.matched_count == 0:
+                        return None
                     doc = None
                 else:
                     doc = yield Call(
                         "find_one_and_update",
-                        (self.by_id(_id), update),
+                        (query, update),
                         {
                             "projection": {VALUE: True},
-                            "upsert": True,
+                            "upsert": create,
                             "return_document": ReturnDocument.AFTER,
                         },
                     )
+                    if doc is None and not create:
+                        return None
             except DuplicateKeyError:  # two upserts raced; the next try updates
                 continue
             except OperationFailure as exc:
                 if exc.code in _NOT_NUMBER_CODES:  # not a 64-bit integer: nothing written
-                    return (yield from self._incr_swap(key, _id, delta, timeout, serializer))
+                    swap = self._incr_swap(key, _id, delta, timeout, serializer, create)
+                    return (yield from swap)
                 raise
             if doc is None:  # update_and_read, or a server's None for a raced upsert
                 doc = yield Call("find_one", (self.by_id(_id), {VALUE: True}))
@@ -409,13 +443,16 @@ class Core(Codec):
         delta: int,
         timeout: Timeout,
         serializer: Serializer | None,
-    ) -> Plan[int]:
+        create: bool,
+    ) -> Plan[int | None]:
         for _ in range(100):
             now = self.now()
             doc = yield Call("find_one", (self.by_id(_id),))
             live = doc is not None and self.live_expiry(doc, now) is not None
             current = self.load(doc, UNREADABLE, serializer) if doc and live else UNREADABLE
             if current is UNREADABLE:  # missing, expired or unreadable: start again
+                if not create:
+                    return None
                 if (yield from self.add(key, delta, timeout, serializer=serializer)):
                     return delta
                 continue

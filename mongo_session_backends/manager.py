@@ -293,6 +293,7 @@ class BaseManager:
     set_many = operation(Core.set_many)
     add = operation(Core.add)
     incr = operation(Core.incr)
+    incr_live = operation(Core.incr_live)
     touch = operation(Core.touch)
     delete = operation(Core.delete)
     delete_many = operation(Core.delete_many)

@@ -559,7 +559,7 @@ def test_one_command_per_cache_operation(mongo_settings: Any, counter: Any) -> N
     cache.set("n", 1)
     counter.reset()
     assert cache.incr("n") == 2
-    assert counter.commands == ["find", "findAndModify"]  # exists, as Django asks; then $inc
+    assert counter.commands == ["findAndModify"]  # filtered on a live entry: no upsert
 
 
 async def test_one_command_per_async_cache_operation(mongo_settings: Any, counter: Any) -> None:
@@ -572,7 +572,7 @@ async def test_one_command_per_async_cache_operation(mongo_settings: Any, counte
     await cache.aset("n", 1)
     counter.reset()
     assert await cache.adecr("n") == 0
-    assert counter.commands == ["find", "findAndModify"]
+    assert counter.commands == ["findAndModify"]
 
 
 # -- values --------------------------------------------------------------------------------

@@ -406,3 +406,15 @@ def test_a_manager_without_keys_never_returns_ciphertext(manager_options: dict[s
     MongoManager(encryption_keys=[generate_key()], **manager_options).set("k", b"secret bytes")
     plain = MongoManager(**manager_options)
     assert plain.get("k") is None and not plain.has("k")
+
+
+@pytest.mark.parametrize("mode", ["find_and_modify", "update_and_read"])
+def test_incr_live_never_creates(manager: MongoManager, clock: Any, mode: str) -> None:
+    manager.incr_mode = mode  # type: ignore[assignment]
+    assert manager.incr_live("missing") is None and manager.get("missing") is None
+    manager.set("n", 1, 10)
+    assert manager.incr_live("n", 2) == 3
+    clock.advance(11)
+    assert manager.incr_live("n") is None
+    manager.set("big", 2**63 - 1)
+    assert manager.incr_live("big") == 2**63

@@ -134,10 +134,10 @@ class MongoDBCache(BaseCache):  # type: ignore[misc]
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         key = self.make_and_validate_key(key, version=version)
-        store = self._stores.sync
-        if not store.has(key):
+        value = self._stores.sync.incr_live(key, delta)  # one command
+        if value is None:
             raise CacheKeyMissing("the key is not in the cache")
-        return store.incr(key, delta, self._timeout(DEFAULT_TIMEOUT))
+        return value
 
     def clear(self) -> None:
         """Delete every entry of this cache's ``KEY_PREFIX`` (of every version)."""
@@ -192,10 +192,10 @@ class MongoDBCache(BaseCache):  # type: ignore[misc]
 
     async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         key = self.make_and_validate_key(key, version=version)
-        store = self._stores.async_
-        if not await store.has(key):
+        value = await self._stores.async_.incr_live(key, delta)  # one command
+        if value is None:
             raise CacheKeyMissing("the key is not in the cache")
-        return await store.incr(key, delta, self._timeout(DEFAULT_TIMEOUT))
+        return value
 
     async def aclear(self) -> None:
         """Delete every entry of this cache's ``KEY_PREFIX`` (of every version)."""
