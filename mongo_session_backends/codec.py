@@ -378,8 +378,10 @@ class Codec:
         if self.id_field != "_id":
             wanted.append((self.id_field, {"unique": True}))
         if self.owner_key is not None:
-            # Sessions without an owner are not in this index: they cost nothing.
-            wanted.append((USER, {"partialFilterExpression": {USER: {"$type": "string"}}}))
+            # Sparse: sessions without an owner have no ``user`` field (it is unset, never
+            # null), so they are not in the index and cost nothing. Sparse rather than
+            # partial, which some MongoDB-compatible servers never plan a query on.
+            wanted.append((USER, {"sparse": True}))
         return wanted
 
     def incr_update(self, delta: int, timeout: Timeout, now: dt.datetime) -> list[Any]:

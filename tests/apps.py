@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import webtest
+from pyramid.config import Configurator  # imported here, before any test starts a thread
 
 
 def pyramid_app(
@@ -19,8 +20,6 @@ def pyramid_app(
 
     The session comes from ``factory``, or from ``include`` reading ``settings``.
     """
-    from pyramid.config import Configurator
-
     config = Configurator(settings=settings or {})
     if factory is not None:
         config.set_session_factory(factory)
