@@ -760,9 +760,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command != "demo":
-        # A failure is said once, on one line, by this command: not again by the library's log.
-        logging.getLogger("mongo_session_backends").setLevel(logging.ERROR)
     if args.command != "demo" and args.config is None and (args.section or args.prefix):
         parser.error("--section and --prefix need --config")
     handlers: dict[str, Callable[[argparse.Namespace, MakeManager], int]] = {
@@ -780,7 +777,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         opened.append(manager)
         return manager
 
+    library_log = logging.getLogger("mongo_session_backends")
+    level = library_log.level
     try:
+        if args.command != "demo":
+            # A failure is said once, on one line, by this command, not again by the log.
+            library_log.setLevel(logging.ERROR)
         return handlers[args.command](args, make)
     except ServerUnavailable as exc:
         where = mask_uri(opened[-1].uri) if opened else "the configured URI"
@@ -790,6 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     finally:
+        library_log.setLevel(level)
         for manager in opened:
             manager.close()
         if argv is None:
