@@ -762,15 +762,16 @@ def test_revoke_as_a_process_on_an_open_pipe_does_not_wait_for_input(
     assert len(owned.sessions("alice")) == 3
 
 
-def _answer_on_terminal(args: list[str], answer: bytes) -> tuple[int, bytes, bytes]:
-    """Run ``args`` with stdin and stderr on a pseudo-terminal; answer its question.
+def _on_terminal(args: list[str], answer: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run ``args`` with stderr on a pseudo-terminal, and stdin too if there is an answer.
 
     Returns the status, stdout, and what the terminal showed (the question,
-    the typed answer echoed, and any error).
+    the typed answer echoed, progress, and any error).
     """
     main_fd, terminal = pty.openpty()
+    stdin = subprocess.DEVNULL if answer is None else terminal
     try:
-        process = subprocess.Popen(args, stdin=terminal, stdout=subprocess.PIPE,
+        process = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE,
                                    stderr=terminal)  # fmt: skip
     finally:
         os.close(terminal)
@@ -780,7 +781,7 @@ def _answer_on_terminal(args: list[str], answer: bytes) -> tuple[int, bytes, byt
             ready, _, _ = select.select([main_fd], [], [], 60)
             if not ready:
                 process.kill()
-                raise AssertionError(f"no question on the terminal: {shown!r}")
+                raise AssertionError(f"the command stalled on the terminal: {shown!r}")
             try:
                 chunk = os.read(main_fd, 4096)
             except OSError:  # the terminal closed with the process
@@ -788,7 +789,7 @@ def _answer_on_terminal(args: list[str], answer: bytes) -> tuple[int, bytes, byt
             if not chunk:
                 break
             shown += chunk
-            if not answered and shown.endswith(b"[y/N] "):
+            if answer is not None and not answered and shown.endswith(b"[y/N] "):
                 os.write(main_fd, answer)
                 answered = True
     finally:
@@ -806,18 +807,14 @@ def test_revoke_asks_on_a_terminal(
     place = f"{owned.database_name}.sessions"
     question = f"revoke 3 sessions of alice in {place}? [y/N] ".encode()
     for answer in (b"\n", b"n\n", b"yess\n", b"\x04"):  # Enter, no, a typo, Ctrl+D
-        status, out, shown = _answer_on_terminal(
-            command("revoke", "--owner", "alice", *cli_args), answer
-        )
+        status, out, shown = _on_terminal(command("revoke", "--owner", "alice", *cli_args), answer)
         assert status == 1 and out == b"", answer
         assert shown.startswith(b"handle ") and shown.count(b" UTC") >= 3  # listed first
         assert question in shown and shown.endswith(b"error: not confirmed: nothing revoked\r\n"), (
             shown
         )
         assert len(owned.sessions("alice")) == 3
-    status, out, shown = _answer_on_terminal(
-        command("revoke", "--owner", "alice", *cli_args), b"Y\n"
-    )
+    status, out, shown = _on_terminal(command("revoke", "--owner", "alice", *cli_args), b"Y\n")
     assert (status, out) == (0, f"revoked 3 sessions of alice in {place}\n".encode())
     assert question in shown
     assert owned.sessions("alice") == [] and owned.get("bob-laptop")
@@ -825,9 +822,7 @@ def test_revoke_asks_on_a_terminal(
 
 @pytest.mark.usefixtures("logged_in")
 def test_revoke_counts_what_it_asked_about(owned: MongoManager, cli_args: list[str]) -> None:
-    status, out, shown = _answer_on_terminal(
-        command("revoke", "--owner", "alice", *cli_args), b"y\n"
-    )
+    status, out, shown = _on_terminal(command("revoke", "--owner", "alice", *cli_args), b"y\n")
     assert b"revoke 3 sessions of alice" in shown
     assert status == 0 and out.startswith(b"revoked 3 sessions of alice")
 
@@ -837,7 +832,7 @@ def test_revoke_on_a_terminal_asks_about_one_handle(
     owned: MongoManager, cli_args: list[str]
 ) -> None:
     handle, *others = _handles(owned, "alice")
-    status, out, shown = _answer_on_terminal(
+    status, out, shown = _on_terminal(
         command("revoke", "--owner", "alice", "--handle", handle, *cli_args), b"yes\n"
     )
     place = f"{owned.database_name}.sessions"
@@ -849,7 +844,7 @@ def test_revoke_on_a_terminal_asks_about_one_handle(
         (["--owner", "alice", "--handle", handle], 1, b"has the handle"),
         (["--owner", "carol"], 0, b"no live sessions of carol"),
     ):
-        status, out, shown = _answer_on_terminal(command("revoke", *argv, *cli_args), b"y\n")
+        status, out, shown = _on_terminal(command("revoke", *argv, *cli_args), b"y\n")
         assert status == expected_status and b"[y/N]" not in shown
         assert expected in out + shown
     assert sorted(_handles(owned, "alice")) == sorted(others)
@@ -970,32 +965,6 @@ session.key = sid
 # -- progress ---------------------------------------------------------------
 
 
-def _run_on_terminal(args: list[str]) -> tuple[int, bytes, bytes]:
-    """Run ``args`` with stderr on a pseudo-terminal: status, stdout, the terminal's output."""
-    main_fd, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=terminal)  # fmt: skip
-    finally:
-        os.close(terminal)
-    shown = b""
-    try:
-        while True:
-            try:
-                chunk = os.read(main_fd, 4096)
-            except OSError:  # the terminal closed with the process
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(main_fd)
-    assert process.stdout is not None
-    out = process.stdout.read()
-    process.stdout.close()
-    return process.wait(60), out, shown
-
-
 @pytest.fixture
 def expired_entries(manager: MongoManager, clock: Any) -> None:
     _seed(manager, clock, expired=6, live=2)
@@ -1003,22 +972,22 @@ def expired_entries(manager: MongoManager, clock: Any) -> None:
 
 @pytest.mark.usefixtures("expired_entries")
 def test_progress_shows_on_a_terminal(cli_args: list[str]) -> None:
-    status, out, shown = _run_on_terminal(command("purge-expired", "--batch-size", "2",
+    status, out, shown = _on_terminal(command("purge-expired", "--batch-size", "2",
                                                   *cli_args))  # fmt: skip
     assert status == 0 and b"deleted 6 expired entries" in out
     assert b"\r\x1b[K" in shown and b"expired entries deleted so far" in shown
     assert shown.endswith(b"\r\x1b[K")  # the line is cleared before the report
-    status, out, shown = _run_on_terminal(command("stats", *cli_args))
+    status, out, shown = _on_terminal(command("stats", *cli_args))
     assert status == 0 and b"live: 2" in out
     assert b"reading documents" in shown and shown.endswith(b"\r\x1b[K")
-    status, out, shown = _run_on_terminal(command("ensure-indexes", *cli_args))
+    status, out, shown = _on_terminal(command("ensure-indexes", *cli_args))
     assert status == 0 and b"checking the indexes" in shown
 
 
 @pytest.mark.usefixtures("expired_entries")
 def test_no_progress_when_quiet_or_not_a_terminal(cli_args: list[str]) -> None:
     for name in MAINTENANCE:
-        status, out, shown = _run_on_terminal(command(name, "--quiet", *cli_args))
+        status, out, shown = _on_terminal(command(name, "--quiet", *cli_args))
         assert status == 0 and out and shown == b""
         piped = subprocess.run(command(name, *cli_args), capture_output=True, timeout=60)
         assert piped.returncode == 0 and piped.stdout and piped.stderr == b""
