@@ -323,26 +323,26 @@ class Codec:
         """An opaque name for a session: it reveals nothing of the session id."""
         return hashlib.sha256(b"handle:" + _id.encode("utf-8")).hexdigest()[:32]
 
-    def owned_write(
-        self, doc: dict[str, Any], owner: Any, now: dt.datetime
-    ) -> list[dict[str, Any]]:
-        """The pipeline update that writes ``doc`` for a session with an owner.
+    def owned_write(self, doc: dict[str, Any], owner: Any, now: dt.datetime) -> dict[str, Any]:
+        """The update that writes ``doc`` for a session with an owner.
 
-        Sets the owner, the handle and the time written, keeps the time
-        created, and, for an opaque value (``owner`` is :data:`FROM_VALUE`),
-        keeps the stored owner. Values are ``$literal`` so that nothing in
-        them is read as an expression.
+        Sets the value, the expiry, the prefix, the owner, the handle and
+        the time written, and keeps the time created (``$min`` sets it where
+        it is missing, as on a session written before its login). For an
+        opaque value (``owner`` is :data:`FROM_VALUE`) the stored owner is
+        kept; with ``owner`` ``None`` it is removed. A modifier update, not a
+        pipeline: its values are stored as they are, never read as
+        expressions, and MongoDB accepts ``$``-prefixed names nested in them.
         """
-        fields: dict[str, Any] = {k: {"$literal": v} for k, v in doc.items() if k != self.id_field}
+        fields = {k: v for k, v in doc.items() if k != self.id_field}
         fields[WRITTEN] = now
-        fields[CREATED] = {"$ifNull": ["$" + CREATED, now]}
-        stages: list[dict[str, Any]] = [{"$set": fields}]
+        update: dict[str, Any] = {"$set": fields, "$min": {CREATED: now}}
         if owner is None:
-            stages.append({"$unset": [USER, HANDLE]})
+            update["$unset"] = {USER: "", HANDLE: ""}
         elif owner is not FROM_VALUE:
             fields[USER] = self.user(owner)
             fields[HANDLE] = self.handle(doc[self.id_field])
-        return stages
+        return update
 
     def owner_query(self, owner: Any) -> dict[str, Any]:
         """The sessions of ``owner`` under this prefix, nested prefixes included.

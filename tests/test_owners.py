@@ -69,6 +69,35 @@ def test_owner_changes_move_the_session(owned: MongoManager) -> None:
     assert len(owned.sessions("bob")) == 1 and owned.sessions("ada") == []
 
 
+class Identity:
+    """A serializer that stores values as they are, ``$``-prefixed names and all."""
+
+    def dumps(self, value: Any) -> Any:
+        return value
+
+    def loads(self, data: Any) -> Any:
+        return data
+
+
+def test_created_is_kept_and_written_moves(
+    manager_options: dict[str, Any], clock: Any, collection: Any
+) -> None:
+    owned = MongoManager(owner_key="_user_id", serializer=Identity(), **manager_options)
+    owned.set("anon", {"cart": []}, 60)  # an anonymous session ...
+    clock.advance(5)
+    owned.set("anon", {"_user_id": "ada"}, 60)  # ... logs in: created is the login
+    first = collection.find_one({"_id": "anon"})
+    assert first["created"] == first["written"]
+    clock.advance(5)
+    value = {"_user_id": "ada", "q": {"$gt": 1, "a.b": [{"$in": "x"}]}}
+    assert owned.set("anon", value, 60)  # names MongoDB treats specially, nested
+    doc = collection.find_one({"_id": "anon"})
+    assert doc["created"] == first["created"] and doc["written"] > first["written"]
+    assert owned.get("anon") == value
+    [listed] = owned.sessions("ada")
+    assert listed["created"] == first["created"] and listed["written"] == doc["written"]
+
+
 def test_hashed_owners(manager_options: dict[str, Any], collection: Any) -> None:
     m = MongoManager(
         owner_key="uid",
