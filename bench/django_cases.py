@@ -13,14 +13,17 @@ cart stored again, so every request loads and saves its session.
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from .cases import OURS, RAW, VALUE, Case
+from mongo_session_backends.manager import utcnow
+
+from .cases import KEYS, OURS, RAW, VALUE, Case, key
 
 ENGINE = "mongo_session_backends.django.session"
 COLLECTION = "django_sessions"
@@ -34,6 +37,10 @@ REFERENCES = {
     "Django cache (locmem)": "django.contrib.sessions.backends.cache",
 }
 OPERATION = "django request"
+#: Raw pymongo on our engine's collection, with its indexes: our limit's commands.
+RAW_ENGINE = f"{RAW} (the engine's collection)"
+PREFIX = "django-session:"  # the engine's key prefix
+LIFETIME = dt.timedelta(seconds=1_209_600)  # Django's SESSION_COOKIE_AGE
 
 
 def view(request: HttpRequest) -> HttpResponse:
@@ -96,13 +103,45 @@ def _client(engine: str) -> Callable[[int], Any]:
     return lambda i: client.get("/")
 
 
-def django_cases(mongo_client: Any) -> list[Case]:
+def raw_engine_cases(mongo_client: Any, database: str) -> list[Case]:
+    """Raw pymongo sending our engine's two commands on its own collection.
+
+    The engine's collection has the indexes our engine makes (the owner
+    index included, for Django's ``_auth_user_id``), and each write stores a
+    session of the view's shape: the limit's commands, on the same work.
+    """
+    coll = mongo_client[database][COLLECTION]
+
+    def doc(k: str, n: int) -> dict[str, Any]:
+        value = {"n": n, "cart": VALUE["cart"]}
+        return {"_id": PREFIX + k, "value": value, "expires": utcnow() + LIFETIME, "ns": PREFIX}
+
+    for n in range(KEYS):
+        coll.replace_one({"_id": PREFIX + key(n)}, doc(key(n), 0), upsert=True)
+
+    def get(i: int) -> Any:
+        found = coll.find_one({"_id": PREFIX + key(i)})
+        return found if found is not None and found["expires"] > utcnow() else None
+
+    def set_if_live(i: int) -> Any:
+        query = {"_id": PREFIX + key(i), "expires": {"$gt": utcnow()}}
+        return coll.replace_one(query, doc(key(i), i))
+
+    return [
+        Case(RAW_ENGINE, "get", get, mongo_client),
+        Case(RAW_ENGINE, "set if live", set_if_live, mongo_client),
+    ]
+
+
+def django_cases(mongo_client: Any, database: str) -> list[Case]:
     """Our engine's request with its limit, and Django's engines' requests.
 
     :param mongo_client: any client with the benchmark's command listener,
         so that our engine's commands are counted.
+    :param database: the benchmark's database.
     """
-    limit: Sequence[str] = (f"{RAW}: get", f"{RAW}: set if live", f"{SIGNED}: request")
-    cases = [Case(OURS, OPERATION, _client(ENGINE), mongo_client, list(limit))]
+    limit = [f"{RAW_ENGINE}: get", f"{RAW_ENGINE}: set if live", f"{SIGNED}: request"]
+    cases = [Case(OURS, OPERATION, _client(ENGINE), mongo_client, limit)]
+    cases += raw_engine_cases(mongo_client, database)
     cases += [Case(name, "request", _client(engine)) for name, engine in REFERENCES.items()]
     return cases

@@ -15,7 +15,6 @@ from typing import Any
 
 from .async_cases import ASYNC_PEERS, OURS_ASYNC, PEER_AIOHTTP, PEER_QUART, RAW_ASYNC, TASKS
 from .cases import OURS, PEER_BEAKER, PEER_CACHELIB, PEER_FLASK, PEERS, RAW
-from .owner_cases import SPARSE
 
 
 @dataclass(frozen=True)
@@ -94,15 +93,15 @@ FIGURES = {
         "Django's own engines",
         "Requests per second of one Django view (load the session, change it, save it) "
         "through Django's test client, at {small:,} documents: our engine, its limit (one raw "
-        "find, one raw write and the same request on Django's signed-cookie engine, their "
-        "times added), and Django's own engines as reference points: ``db`` on SQLite (a file "
-        "in a temporary folder), ``file`` and ``cache`` over locmem.",
+        "find and one raw write on the engine's collection and the same request on Django's "
+        "signed-cookie engine, their times added), and Django's own engines as reference "
+        "points: ``db`` on SQLite (a file in a temporary folder), ``file`` and ``cache`` over "
+        "locmem.",
         DJANGO,
     ),
 }
 COLORS = {OURS: "C0", RAW: "C1", PEER_CACHELIB: "C2", PEER_BEAKER: "C3", PEER_FLASK: "C4",
-          OURS_ASYNC: "C0", RAW_ASYNC: "C1", PEER_AIOHTTP: "C5", PEER_QUART: "C6",
-          SPARSE: "C7"}  # fmt: skip
+          OURS_ASYNC: "C0", RAW_ASYNC: "C1", PEER_AIOHTTP: "C5", PEER_QUART: "C6"}  # fmt: skip
 WIDTH = 6.5  # inches: at the page width, the text in a figure reads like the page's
 BAR = 0.32  # inches of height per bar
 
@@ -190,7 +189,7 @@ def _plot_growth(plt: Any, report: dict[str, Any], side: Side) -> Any:
     for name, factor in report["growth"].items():
         system, rest = name.split(": ", 1)
         operation = rest.rsplit(" (", 1)[0]
-        panel = mine if system in (side.ours, side.raw, SPARSE) else theirs
+        panel = mine if system in (side.ours, side.raw) else theirs
         panel.setdefault(operation, {})[system] = factor
     # ours first, then its raw ceiling
     mine = {
