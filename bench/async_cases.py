@@ -324,39 +324,117 @@ def fastapi_app(store: Any) -> Any:
     return app
 
 
+class RawDocuments:
+    """Raw ``AsyncMongoClient`` calls a hand-written store would make: our commands, no checks.
+
+    One ``find_one`` by ``_id`` with the expiry checked on the result, and
+    one ``replace_one`` with upsert, writing our document shape under
+    ``prefix`` on ``collection``.
+    """
+
+    def __init__(self, collection: Any, prefix: str) -> None:
+        self.collection, self.prefix = collection, prefix
+
+    async def read(self, key: str) -> bytes | None:
+        found = await self.collection.find_one({"_id": self.prefix + key})
+        return found["value"] if found is not None and found["expires"] > utcnow() else None
+
+    async def write(self, key: str, value: bytes, seconds: int) -> None:
+        _id = self.prefix + key
+        expires = utcnow() + dt.timedelta(seconds=seconds)
+        doc = {"_id": _id, "value": value, "expires": expires, "ns": self.prefix}
+        await self.collection.replace_one({"_id": _id}, doc, upsert=True)
+
+    async def delete(self, key: str) -> None:
+        await self.collection.delete_one({"_id": self.prefix + key})
+
+
+def raw_litestar_store(documents: RawDocuments) -> Any:
+    """A Litestar store on :class:`RawDocuments`: the least a MongoDB store can do."""
+    from litestar.stores.base import Store
+
+    class RawStore(Store):
+        async def set(self, key: str, value: Any, expires_in: Any = None) -> None:
+            value = value.encode() if isinstance(value, str) else value
+            await documents.write(key, value, int(expires_in or 3600))
+
+        async def get(self, key: str, renew_for: Any = None) -> bytes | None:
+            return await documents.read(key)
+
+        async def delete(self, key: str) -> None:
+            await documents.delete(key)
+
+        async def delete_all(self) -> None:
+            raise NotImplementedError
+
+        async def exists(self, key: str) -> bool:
+            return await documents.read(key) is not None
+
+        async def expires_in(self, key: str) -> int | None:
+            raise NotImplementedError
+
+    return RawStore()
+
+
+def raw_starlette_store(documents: RawDocuments) -> Any:
+    """A starsessions store on :class:`RawDocuments`: the least a MongoDB store can do."""
+    from starsessions import SessionStore
+
+    class RawStore(SessionStore):
+        async def read(self, session_id: str, lifetime: int) -> bytes:
+            return await documents.read(session_id) or b""
+
+        async def write(self, session_id: str, data: bytes, lifetime: int, ttl: int) -> str:
+            await documents.write(session_id, data, ttl or 3600)
+            return session_id
+
+        async def remove(self, session_id: str) -> None:
+            await documents.delete(session_id)
+
+    return RawStore()
+
+
 def request_cases(loop: Loop, manager: AsyncMongoManager, client: Any) -> list[Case]:
     """A request with a server-side session on our store, for each framework installed.
 
     The limit of a request is one raw find, one raw write and the same
     request with the framework's cookie-only session, their times added.
+    Beside it, the same request on a hand-written store of raw
+    ``AsyncMongoClient`` calls on the same collection (the ``(raw store)``
+    rows): the framework's own server-side session work included.
     """
     cases = []
+    collection = client[manager.database_name][manager.collection_name]
     if installed("litestar") and installed("mongo_session_backends.litestar"):
         from mongo_session_backends.litestar import MongoDBStore as LitestarStore
 
+        raw = raw_litestar_store(RawDocuments(collection, "raw-litestar:"))
         cases += _request_pair(
             loop, "litestar", LITESTAR_COOKIE, litestar_app(None),
-            litestar_app(LitestarStore(manager=manager)), client,
+            litestar_app(LitestarStore(manager=manager)), litestar_app(raw), client,
         )  # fmt: skip
     if installed("fastapi") and installed("mongo_session_backends.starlette"):
         from starsessions import CookieStore
 
         from mongo_session_backends.starlette import MongoDBStore as StarletteStore
 
+        raw = raw_starlette_store(RawDocuments(collection, "raw-starlette:"))
         cases += _request_pair(
             loop, "fastapi", FASTAPI_COOKIE, fastapi_app(CookieStore("bench-secret")),
-            fastapi_app(StarletteStore(manager=manager)), client,
+            fastapi_app(StarletteStore(manager=manager)), fastapi_app(raw), client,
         )  # fmt: skip
     return cases
 
 
 def _request_pair(
-    loop: Loop, name: str, cookie_system: str, cookie_app: Any, app: Any, client: Any
-) -> list[Case]:
+    loop: Loop, name: str, cookie_system: str, cookie_app: Any, app: Any, raw_app: Any,
+    client: Any,
+) -> list[Case]:  # fmt: skip
     limit = [f"{RAW_ASYNC}: get", f"{RAW_ASYNC}: set", f"{cookie_system}: request"]
     return [
         loop.case(cookie_system, "request", _http(loop, cookie_app)),
         loop.case(OURS_ASYNC, f"{name} request", _http(loop, app), client, limit),
+        loop.case(RAW_ASYNC, f"{name} request (raw store)", _http(loop, raw_app), client),
     ]
 
 
