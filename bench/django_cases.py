@@ -106,9 +106,9 @@ def _client(engine: str) -> Callable[[int], Any]:
 def raw_engine_cases(mongo_client: Any, database: str) -> list[Case]:
     """Raw pymongo sending our engine's two commands on its own collection.
 
-    The engine's collection has the indexes our engine makes (the owner
-    index included, for Django's ``_auth_user_id``), and each write stores a
-    session of the view's shape: the limit's commands, on the same work.
+    The engine's collection has the indexes our engine makes, and each
+    write stores a session of the view's shape: the limit's commands, on
+    the same work.
     """
     coll = mongo_client[database][COLLECTION]
 

@@ -55,6 +55,9 @@ class MongoDBCache(BaseCache):
     replaces it for this cache, as cachelib's test suite does.
     """
 
+    #: The adapter's name in messages.
+    adapter_name = "cachelib"
+
     def __init__(
         self,
         default_timeout: int = 300,
@@ -75,7 +78,7 @@ class MongoDBCache(BaseCache):
         self.ignore_delete_many_errors = ignore_delete_many_errors
         #: The manager's view under ``key_prefix``: every command goes through it.
         self.store = adapter_store(
-            "cachelib",
+            self.adapter_name,
             manager,
             manager_options,
             self.key_prefix,

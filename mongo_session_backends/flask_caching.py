@@ -49,6 +49,8 @@ class MongoDBCache(cachelib.MongoDBCache, FlaskCachingBase):
     are refused with :class:`~mongo_session_backends.ConfigurationError`.
     """
 
+    adapter_name = "Flask-Caching"
+
     @classmethod
     def factory(
         cls, app: Flask, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]

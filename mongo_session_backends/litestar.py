@@ -52,31 +52,21 @@ RESOLUTION = dt.timedelta(seconds=1)
 class _Shared:
     """The manager a store and the namespaces made from it share.
 
-    A manager the store made is closed at the end of the app's lifespan and
-    replaced by a fresh one, which connects when next used (the next
-    lifespan, such as the next ``with TestClient(app)``). A manager given to
-    the store is never closed here.
+    A manager the store made closes its client at the end of the app's
+    lifespan, and connects again when next used (the next lifespan, such as
+    the next ``with TestClient(app)``). A manager given to the store is never
+    closed here.
     """
 
     def __init__(self, manager: AsyncMongoManager | None, options: dict[str, Any]) -> None:
         self.made = manager is None
-        self.options = options
-        self.manager = self._view(manager)
-
-    def _view(self, manager: AsyncMongoManager | None) -> AsyncMongoManager:
-        return adapter_store(
-            "Litestar",
-            manager,
-            self.options,
-            PREFIX,
-            kind=AsyncMongoManager,
-            lifetime="expires_in",
+        self.manager = adapter_store(
+            "Litestar", manager, options, PREFIX, kind=AsyncMongoManager, lifetime="expires_in"
         )
 
     async def close(self) -> None:
         if self.made:
-            closing, self.manager = self.manager, self._view(None)
-            await closing.aclose()
+            await self.manager.aclose()
 
 
 class MongoDBStore(NamespacedStore):
@@ -112,7 +102,7 @@ class MongoDBStore(NamespacedStore):
     errors; in a request that is a 500 response.
     """
 
-    __slots__ = ("_base", "_shared", "_suffix", "_view", "path")
+    __slots__ = ("_shared", "_suffix", "_view", "path")
 
     def __init__(
         self,
@@ -140,15 +130,11 @@ class MongoDBStore(NamespacedStore):
         self.namespace: str | None = "_".join(path) or None  # as RedisStore names it
         # Each segment carries its length, so "a" then "b" differs from "a_b" or "ab".
         self._suffix = "".join(f"{len(name)}:{name}" for name in path) + END
-        self._base: AsyncMongoManager | None = None
-        self._view: AsyncMongoManager | None = None
+        self._view = self._shared.manager.with_prefix(self._suffix)
 
     @property
     def manager(self) -> AsyncMongoManager:
         """The manager's view for this namespace: every command goes through it."""
-        base = self._shared.manager
-        if self._view is None or self._base is not base:
-            self._base, self._view = base, base.with_prefix(self._suffix)
         return self._view
 
     def __repr__(self) -> str:

@@ -5,16 +5,17 @@ For Starlette and FastAPI through starsessions' ``SessionMiddleware``::
     app.add_middleware(SessionAutoloadMiddleware)
     app.add_middleware(SessionMiddleware, store=MongoDBStore(uri="mongodb://..."))
 
-starsessions serializes the session and makes new ids; this store keeps the
-serialized bytes with the expiry starsessions asks for. A cookie whose id
-named no live session when the request read it never keeps that id: the
-session is written under a new id of 256 random bits, so a client cannot
-choose its session id.
+starsessions serializes the session; this store keeps the serialized bytes
+with the expiry starsessions asks for, and gives every new session an id of
+256 random bits from :mod:`secrets` (starsessions' own ids have 128). A
+cookie whose id named no live session when the request read it never keeps
+that id either, so a client cannot choose its session id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from contextvars import ContextVar
 from typing import Any
@@ -54,6 +55,13 @@ class _Bytes:
 _BYTES = _Bytes()
 #: The ids this request read, and whether each named a live session.
 _READ: ContextVar[dict[str, bool] | None] = ContextVar("mongo_sessions_read", default=None)
+#: The ids starsessions makes (``secrets.token_hex(16)``): 128 bits, too few.
+_THEIRS = re.compile(r"[0-9a-f]{32}")
+
+
+def new_session_id() -> str:
+    """A new session id: 256 random bits from :mod:`secrets`, 43 URL-safe characters."""
+    return secrets.token_urlsafe(32)
 
 
 class MongoDBStore(SessionStore):
@@ -137,12 +145,15 @@ class MongoDBStore(SessionStore):
 
         The id is ``session_id``, unless this request read it and it named no
         live session (a cookie a client made up, or one whose session is
-        gone): then a new one, 256 random bits from :mod:`secrets`, written
-        with an atomic insert, so a client cannot choose its id. One command
-        either way. (A ``BaseHTTPMiddleware`` between starsessions' two
-        middlewares runs the read in a context of its own, which hides it
-        here: the cookie's id is then kept, as starsessions does with every
-        store; rotate the id at login with :func:`regenerate_session_id`.)
+        gone), or did not read it and it has the shape of starsessions' own
+        ids (a new session, whose id starsessions made from 128 bits): then
+        a new id of 256 random bits from :mod:`secrets`, written with an
+        atomic insert, so a client cannot choose its id. One command either
+        way. (A ``BaseHTTPMiddleware`` between starsessions' two middlewares
+        runs the read in a context of its own, which hides it here: a
+        cookie's id is then kept unless it has starsessions' shape, as
+        starsessions does with every store; rotate the id at login with
+        :func:`regenerate_session_id`.)
 
         :param lifetime: the session's total lifetime; ``0`` (a
             browser-session cookie) keeps the data for ``gc_ttl`` instead
@@ -160,12 +171,15 @@ class MongoDBStore(SessionStore):
             return session_id
         store = self.store
         owner = owner_in_json(store, data)  # for "log out everywhere", with owner_key
-        read = _READ.get() or {}
-        if not isinstance(session_id, str) or read.get(session_id, True):
+        if not isinstance(session_id, str):
+            live: bool | None = True  # kept, so the set below refuses it at once
+        else:
+            live = (_READ.get() or {}).get(session_id)
+        if live or (live is None and not _THEIRS.fullmatch(session_id)):
             await store.set(session_id, data, timeout, serializer=_BYTES, owner=owner)
             return session_id
-        for _ in range(3):  # the cookie named no live session: never keep a client's id
-            new_id = secrets.token_urlsafe(32)
+        for _ in range(3):  # a new session, or a cookie naming none: never keep a client's id
+            new_id = new_session_id()
             if await store.add(new_id, data, timeout, serializer=_BYTES, owner=owner):
                 return new_id
         raise OperationError("could not allocate a unique session id in 3 tries")
@@ -195,4 +209,5 @@ async def regenerate_session_id(connection: HTTPConnection) -> str:
     handler = starsessions.get_session_handler(connection)
     if handler.session_id:
         await handler.store.remove(handler.session_id)
-    return starsessions.regenerate_session_id(connection)
+    handler.session_id = new_session_id()
+    return handler.session_id

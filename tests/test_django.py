@@ -773,8 +773,10 @@ def test_revoke_a_users_sessions(
         assert out.getvalue().strip() == "ended 2 sessions"
         for client in clients:
             assert client.get("/whoami/").content == b"anonymous"
-    with pytest.raises(CommandError, match="owner_key"):
+    with pytest.raises(CommandError, match="owner_key='_auth_user_id' in MONGO_SESSIONS"):
         call_command("mongo_sessions", "revoke", "--user", str(user.pk))
+    with pytest.raises(CommandError, match="owner_key='_auth_user_id' in the cache's OPTIONS"):
+        call_command("mongo_sessions", "revoke", "--cache", "default", "--user", str(user.pk))
 
 
 # -- the documentation -------------------------------------------------------------------------

@@ -211,6 +211,10 @@ def test_outage_serves_uncached(config: dict[str, Any], errors: pytest.LogCaptur
         ({"CACHE_SERIALIZER": BaseSerializer}, "CACHE_SERIALIZER"),
         ({"CACHE_ARGS": ["x"]}, "CACHE_ARGS"),
         ({"CACHE_OPTIONS": {"uri": "mongodb://h/db", "serializer_secret": SECRET}}, "once"),
+        (
+            {"CACHE_OPTIONS": {"colection": "x", "serializer_secret": SECRET}},
+            "colection for the Flask-Caching adapter; did you mean collection",
+        ),
     ],
 )
 def test_configuration_mistakes(

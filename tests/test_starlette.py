@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient as FastAPITestClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -417,6 +419,54 @@ def test_regenerate_session_id_removes_old_entry(site: Site, collection: Any, cl
         assert live_ids(collection, clock) == [PREFIX + new]
         assert client.get("/peek").json() == {"visits": 2, "user": "alice"}
         assert visits(client) == 3
+
+
+#: The ids the store makes: 256 random bits, 43 URL-safe characters.
+OUR_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def test_new_and_rotated_sessions_get_256_bit_ids(
+    site: Site, collection: Any, clock: Any, counter: Any
+) -> None:
+    with site.clients(2) as [warm, client]:
+        visits(warm)  # the first use prepares the collection
+        counter.reset()
+        visits(client)
+        assert counter.commands == ["update"]  # a new session: one command, its id and all
+        sid = client.cookies["session"]
+        assert OUR_ID.fullmatch(sid) and PREFIX + sid in live_ids(collection, clock)
+        new = client.post("/login").json()["id"]
+        assert OUR_ID.fullmatch(new) and client.cookies["session"] == new
+        assert PREFIX + new in live_ids(collection, clock)
+        assert PREFIX + sid not in live_ids(collection, clock)
+        assert visits(client) == 2 and client.cookies["session"] == new  # a live id is kept
+
+
+async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    return await call_next(request)
+
+
+def test_a_middleware_between_hides_the_read_yet_ids_stay_ours(
+    manager_options: dict[str, Any], collection: Any, clock: Any
+) -> None:
+    store = MongoDBStore(**manager_options)
+    app = Starlette(
+        routes=[Route(path, endpoint, methods=[method]) for path, endpoint, method in ROUTES],
+        middleware=[
+            Middleware(SessionMiddleware, store=store),
+            Middleware(BaseHTTPMiddleware, dispatch=count),  # runs the read in its own context
+            Middleware(SessionAutoloadMiddleware),
+        ],
+        lifespan=lifespan_closing(store),
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        assert [visits(client) for _ in range(3)] == [1, 2, 3]
+        sid = client.cookies["session"]
+        assert OUR_ID.fullmatch(sid) and live_ids(collection, clock) == [PREFIX + sid]
+        client.cookies.clear()
+        client.cookies.set("session", "0" * 32, domain="testserver.local")  # starsessions' shape
+        assert visits(client) == 1
+        assert OUR_ID.fullmatch(next(c.value for c in client.cookies.jar))
 
 
 def test_old_id_gives_fresh_session(site: Site) -> None:

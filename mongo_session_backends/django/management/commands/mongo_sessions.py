@@ -61,8 +61,9 @@ class Command(BaseCommand):  # type: ignore[misc]
                 if options["user"] is None:
                     raise CommandError("revoke needs --user ID")
                 if manager.owner_key is None:
+                    where = "MONGO_SESSIONS" if options["cache"] is None else "the cache's OPTIONS"
                     raise CommandError(
-                        "revoke needs the option owner_key='_auth_user_id' in MONGO_SESSIONS"
+                        f"revoke needs the option owner_key='_auth_user_id' in {where}"
                     )
                 # Django stores the user's id as a string (the primary key's text).
                 ended = manager.revoke(options["user"])
