@@ -579,6 +579,7 @@ def _stats(args: argparse.Namespace, make: MakeManager) -> int:
         f"database: {result['database']}",
         f"collection: {result['collection']}",
         f"live: {result['live']:,}",
+        f"revoked: {result['revoked']:,}",
         f"expired: {result['expired']:,}",
         f"documents: {result['documents']:,}",
         f"total size: {_size(result['total_size'])}",

@@ -285,7 +285,7 @@ class Preparation:
         unreachable) and preparing is tried again after 1 s, doubling up to
         60 s.
         """
-        log.warning("could not prepare the session collection: %s", type(error).__name__)
+        log.warning("could not prepare the collection (its indexes): %s", type(error).__name__)
         if on_error is None:
             raise error
         with self._lock:

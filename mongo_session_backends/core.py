@@ -683,7 +683,11 @@ class Core(Codec):
     def stats(
         self, database_name: str, collection_name: str, progress: Callable[[str], Any] | None
     ) -> Plan[dict[str, Any]]:
-        """Entry counts, document sizes (bytes of BSON) and index problems. Reads only."""
+        """Entry counts, document sizes (bytes of BSON) and index problems. Reads only.
+
+        ``live`` leaves out revoked sessions, which ``revoked`` counts until
+        they expire and the TTL index removes them.
+        """
 
         def step(text: str) -> None:
             if progress is not None:
@@ -696,7 +700,10 @@ class Core(Codec):
         sizes = yield Call("aggregate", ([{"$group": group}],), many=True)
         measured = sizes[0] if sizes else {"n": 0, "total": 0, "largest": 0}
         step("counting live entries")
-        live = yield Call("count_documents", ({self.expires_key: {"$gt": now}},))
+        unexpired = {self.expires_key: {"$gt": now}}
+        live = yield Call("count_documents", ({**unexpired, REVOKED: {"$ne": True}},))
+        step("counting revoked sessions")
+        revoked = yield Call("count_documents", ({**unexpired, REVOKED: True},))
         step("counting expired entries")
         expired = yield Call("count_documents", ({self.expires_key: {"$lte": now}},))
         step("reading indexes")
@@ -706,6 +713,7 @@ class Core(Codec):
             "database": database_name,
             "collection": collection_name,
             "live": live,
+            "revoked": revoked,
             "expired": expired,
             "documents": count,
             "total_size": total,

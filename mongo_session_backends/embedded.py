@@ -1,7 +1,8 @@
 """Run the embedded SecantusDB server in a subprocess.
 
 Used by the demo, the benchmark and the test suite when no MongoDB URI is
-given. SecantusDB is an optional extra (``pip install
+given, and by ``python -m mongo_session_backends.embedded``, which serves
+one in the foreground for trying an app out. SecantusDB is an optional extra (``pip install
 'mongo-session-backends[embedded]'``); it is never needed at run time.
 """
 
@@ -21,7 +22,7 @@ from types import TracebackType
 
 from .exceptions import ConfigurationError, ServerUnavailable
 
-__all__ = ["EmbeddedServer", "free_port"]
+__all__ = ["EmbeddedServer", "free_port", "main"]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -135,3 +136,48 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mongo_session_backends.embedded``: serve a test server until stopped.
+
+    For trying an app out on a machine without MongoDB. Ctrl-C or SIGTERM
+    stops it; a temporary data directory is removed then.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mongo_session_backends.embedded",
+        description="Run the embedded MongoDB-compatible test server (SecantusDB) in the "
+        "foreground, for trying an app out; not for production.",
+    )
+    parser.add_argument("--port", type=int, default=27017, help="the port (default 27017)")
+    parser.add_argument("--host", default="127.0.0.1", help="the address (default 127.0.0.1)")
+    parser.add_argument(
+        "--data-dir", help="keep the data in this directory (default: a temporary one)"
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be between 1 and 65535, not {args.port}")
+    with contextlib.suppress(OSError), socket.create_connection((args.host, args.port), 0.5):
+        parser.error(f"something already listens on {args.host}:{args.port}")
+    server = EmbeddedServer(port=args.port, data_dir=args.data_dir, host=args.host)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.start()
+        print(f"serving {server.uri} (data in {server.data_dir}); Ctrl-C stops it", flush=True)
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+        print("the server exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except (ConfigurationError, ServerUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -17,6 +17,7 @@ index; ``incr`` is one command with the native serializer and no encryption.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import threading
 import weakref
@@ -95,6 +96,12 @@ class operation(Generic[P, R]):
     def __init__(self, plan: Callable[Concatenate[Core, P], Plan[R]]) -> None:
         self.plan = plan
         self.__doc__ = plan.__doc__
+        # What help() shows for a manager's method: the plan's parameters but its first.
+        signature = inspect.signature(plan)
+        self.signature = signature.replace(
+            parameters=list(signature.parameters.values())[1:],
+            return_annotation=inspect.Signature.empty,
+        )
 
     @overload
     def __get__(
@@ -115,7 +122,9 @@ class operation(Generic[P, R]):
         def call(*args: P.args, **kwargs: P.kwargs) -> Any:
             return run(plan(core, *args, **kwargs))
 
-        call.__name__ = plan.__name__
+        call.__name__ = call.__qualname__ = plan.__name__
+        call.__doc__ = self.__doc__
+        call.__signature__ = self.signature  # type: ignore[attr-defined]
         return call
 
 

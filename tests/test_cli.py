@@ -996,8 +996,8 @@ def test_no_progress_when_quiet_or_not_a_terminal(cli_args: list[str]) -> None:
 def test_stats_reports_each_step(manager: MongoManager, expired_entries: None) -> None:
     steps: list[str] = []
     manager.stats(progress=steps.append)
-    assert steps == ["reading documents", "counting live entries", "counting expired entries",
-                     "reading indexes"]  # fmt: skip
+    assert steps == ["reading documents", "counting live entries", "counting revoked sessions",
+                     "counting expired entries", "reading indexes"]  # fmt: skip
 
 
 def _wait_for_url(process: subprocess.Popen[str], deadline: float) -> tuple[str, int]:
@@ -1063,3 +1063,27 @@ def test_demo_end_to_end(framework: str) -> None:
     while _listening(server_port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _listening(server_port), "the demo left its embedded server running"
+
+
+def test_embedded_server_runs_in_the_foreground_until_stopped() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "mongo_session_backends.embedded", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(f"serving mongodb://127.0.0.1:{port}/"), line
+        data_dir = re.search(r"data in (\S+)\)", line)
+        assert data_dir and Path(data_dir.group(1)).is_dir()
+        manager = MongoManager(f"mongodb://127.0.0.1:{port}/trial")
+        assert manager.ping() and manager.set("k", 1) and manager.get("k") == 1
+        manager.close()
+        taken = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        assert taken.returncode == 2 and "already listens" in taken.stderr
+        process.terminate()
+        assert process.wait(10) == 0
+        assert not Path(data_dir.group(1)).exists()  # a temporary directory is removed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

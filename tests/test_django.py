@@ -90,7 +90,14 @@ from mongo_session_backends import (  # noqa: E402
     SerializationError,
 )
 from mongo_session_backends.django.cache import CacheKeyMissing, MongoDBCache  # noqa: E402
-from mongo_session_backends.django.session import SessionStore  # noqa: E402
+from mongo_session_backends.django.session import (  # noqa: E402
+    SessionStore,
+    alog_out_everywhere,
+    alog_out_other_sessions,
+    log_out_everywhere,
+    log_out_other_sessions,
+    other_sessions,
+)
 
 from .contract import MISSING, StoreContract  # noqa: E402
 from .django_suites.cache import tests as cache_suite  # noqa: E402
@@ -145,8 +152,23 @@ async def awhoami(request: HttpRequest) -> HttpResponse:
     return HttpResponse(user.get_username() or "anonymous")
 
 
+def others(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(len(other_sessions(request))))
+
+
+def log_out_others(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(log_out_other_sessions(request)))
+
+
+async def alog_out_others(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(await alog_out_other_sessions(request)))
+
+
 urlpatterns = [
     path("visits/", visits),
+    path("others/", others),
+    path("log-out-others/", log_out_others),
+    path("alog-out-others/", alog_out_others),
     path("login/", login_view),
     path("logout/", logout_view),
     path("whoami/", whoami),
@@ -682,6 +704,7 @@ def test_session_configuration_mistakes_are_checked() -> None:
         ({"OPTIONS": {"expires": 60}}, "set its SESSION_COOKIE_AGE instead"),
         ({"LOCATON": "mongodb://h"}, "unknown key LOCATON"),
         ({"LOCATION": "http://h"}, "must begin with mongodb://"),
+        ({"LOCATION": "env:MSB_NO_SUCH_VARIABLE"}, "option 'LOCATION' is malformed"),
     ]
     for setting, message in cases:
         with override_settings(MONGO_SESSIONS=setting):
@@ -696,6 +719,10 @@ def test_check_passes_and_warns_of_an_unused_serializer(mongo_settings: Any) -> 
     assert checks.run_checks(tags=["mongo_sessions"]) == []
     with override_settings(SESSION_SERIALIZER="myapp.serializers.Custom"):
         assert [m.id for m in checks.run_checks(tags=["mongo_sessions"])] == ["mongo_sessions.W001"]
+    for key, expected in [("_auth_userid", ["mongo_sessions.W002"]), ("_auth_user_id", [])]:
+        options = {**mongo_settings["OPTIONS"], "owner_key": key}
+        with override_settings(MONGO_SESSIONS={**mongo_settings, "OPTIONS": options}):
+            assert [m.id for m in checks.run_checks(tags=["mongo_sessions"])] == expected
 
 
 def test_django_checks_report_a_bad_cache(mongodb_uri: str) -> None:
@@ -756,6 +783,38 @@ def test_management_command(mongo_settings: Any, clock: Any) -> None:
             run("stats")
 
 
+@pytest.fixture
+def owned_settings(mongo_settings: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    owned = {
+        **mongo_settings,
+        "OPTIONS": {**mongo_settings["OPTIONS"], "owner_key": "_auth_user_id"},
+    }
+    with override_settings(MONGO_SESSIONS=owned):
+        yield owned
+
+
+@pytest.mark.parametrize("view", ["/log-out-others/", "/alog-out-others/"])
+def test_log_out_other_devices(owned_settings: Any, user: User, view: str) -> None:
+    clients = [Client() for _ in range(3)]
+    for client in clients:
+        client.post("/login/", {"username": "ada"})
+    current, *rest = clients
+    assert current.get("/others/").content == b"2"
+    assert current.post(view).content == b"2"
+    assert [c.get("/whoami/").content for c in clients] == [b"ada", b"anonymous", b"anonymous"]
+    assert current.get("/others/").content == b"0"
+    rest[0].post("/login/", {"username": "ada"})  # logs in again: a new session
+    assert log_out_everywhere(user.pk) == 2
+    assert [c.get("/whoami/").content for c in clients[:2]] == [b"anonymous", b"anonymous"]
+    assert asyncio.run(alog_out_everywhere(user.pk)) == 0
+    assert Client().post(view).content == b"0"  # nobody logged in: nothing to end
+
+
+def test_log_out_helpers_need_owner_key(mongo_settings: Any, user: User) -> None:
+    with pytest.raises(ConfigurationError, match="owner_key='_auth_user_id' in MONGO_SESSIONS"):
+        log_out_everywhere(user.pk)
+
+
 def test_revoke_a_users_sessions(
     mongo_settings: dict[str, Any], user: User, collection: Any
 ) -> None:
@@ -769,14 +828,23 @@ def test_revoke_a_users_sessions(
             client.post("/login/", {"username": "ada"})
             assert client.get("/whoami/").content == b"ada"
         out = StringIO()
+        call_command("mongo_sessions", "sessions", "--user", str(user.pk), stdout=out)
+        listed = json.loads(out.getvalue())
+        assert len(listed) == 2 and {"handle", "created", "written", "expires"} <= set(listed[0])
+        out = StringIO()
         call_command("mongo_sessions", "revoke", "--user", str(user.pk), stdout=out)
         assert out.getvalue().strip() == "ended 2 sessions"
         for client in clients:
             assert client.get("/whoami/").content == b"anonymous"
     with pytest.raises(CommandError, match="owner_key='_auth_user_id' in MONGO_SESSIONS"):
         call_command("mongo_sessions", "revoke", "--user", str(user.pk))
-    with pytest.raises(CommandError, match="owner_key='_auth_user_id' in the cache's OPTIONS"):
-        call_command("mongo_sessions", "revoke", "--cache", "default", "--user", str(user.pk))
+    for args, message in [
+        (["revoke", "--cache", "default", "--user", "1"], "leave out --cache"),
+        (["sessions"], "sessions needs --user ID"),
+        (["stats", "--user", "1"], "--user is for sessions and revoke, not stats"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("mongo_sessions", *args)
 
 
 # -- the documentation -------------------------------------------------------------------------

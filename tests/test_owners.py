@@ -233,3 +233,12 @@ async def test_litestar_and_starsessions_sessions_tagged_at_login(
     with pytest.raises(ConfigurationError, match="owner_key"):
         await plain.set_owner("sid", "ada")
     await manager.aclose()
+
+
+def test_stats_count_revoked_sessions_apart(owned: MongoManager) -> None:
+    for sid in ("a", "b", "c"):
+        owned.set(sid, {"_user_id": "ada"}, 60)
+    owned.set("anon", {}, 60)
+    assert owned.revoke("ada", keep="a") == 2
+    stats = owned.stats()
+    assert (stats["live"], stats["revoked"], stats["expired"], stats["documents"]) == (2, 2, 0, 4)

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from ..adapter import adapter_store, once, shared_manager
 from ..async_manager import AsyncMongoManager
-from ..config import manager_options
+from ..config import as_uri, coerce, manager_options
 from ..exceptions import ConfigurationError
 from ..manager import BaseManager, MongoManager
 
@@ -92,7 +92,7 @@ def _build(
             raise ConfigurationError(
                 f"give the {adapter} its URI as LOCATION or as OPTIONS uri, not both"
             )
-        settings["uri"] = location
+        settings["uri"] = coerce("LOCATION", location, as_uri)  # named as the user wrote it
     base, _ = manager_options(settings)
     return Stores(
         adapter_store(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.core.checks import CheckMessage, Error, Warning
 
 from ..exceptions import MongoSessionError
@@ -28,15 +29,27 @@ _DEFAULT_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """An error for a malformed ``MONGO_SESSIONS``, a warning for ``SESSION_SERIALIZER``."""
+    """An error for a malformed ``MONGO_SESSIONS``; warnings for an ``owner_key`` other
+    than Django's ``_auth_user_id`` and for ``SESSION_SERIALIZER``."""
     from .session import SETTING, session_stores
 
     messages: list[CheckMessage] = []
     if settings.SESSION_ENGINE == SESSION_ENGINE:
         try:
-            session_stores()
+            owner_key = session_stores().sync.owner_key
         except MongoSessionError as exc:
             messages.append(Error(str(exc), obj=SETTING, id="mongo_sessions.E001"))
+        else:
+            if owner_key is not None and owner_key != SESSION_KEY:
+                messages.append(
+                    Warning(
+                        f"owner_key is {owner_key!r}, but Django's auth keeps the user id "
+                        f"under {SESSION_KEY!r}: no session will record its owner",
+                        hint=f'set {SETTING}["OPTIONS"]["owner_key"] = "{SESSION_KEY}"',
+                        obj=SETTING,
+                        id="mongo_sessions.W002",
+                    )
+                )
         if settings.SESSION_SERIALIZER != _DEFAULT_SERIALIZER:
             messages.append(
                 Warning(

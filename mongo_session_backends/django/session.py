@@ -27,7 +27,18 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from ..exceptions import ConfigurationError, OperationError
 from . import Stores, stores
 
-__all__ = ["PREFIX", "SETTING", "SessionStore", "new_session_key", "session_stores"]
+__all__ = [
+    "PREFIX",
+    "SETTING",
+    "SessionStore",
+    "alog_out_everywhere",
+    "alog_out_other_sessions",
+    "log_out_everywhere",
+    "log_out_other_sessions",
+    "new_session_key",
+    "other_sessions",
+    "session_stores",
+]
 
 #: The setting that configures the engine.
 SETTING = "MONGO_SESSIONS"
@@ -192,3 +203,72 @@ class SessionStore(SessionBase):  # type: ignore[misc]
         store = session_stores().async_
         if store.cleanup == "none":
             await store.purge_expired()
+
+
+# -- "log out everywhere" ----------------------------------------------------------------
+
+
+def _owned() -> Stores:
+    """The engine's stores, checked to record owners."""
+    found = session_stores()
+    if found.sync.owner_key is None:
+        raise ConfigurationError(
+            f"log out everywhere needs the option owner_key='_auth_user_id' in {SETTING}"
+        )
+    return found
+
+
+def _owner(request: Any, store: Any) -> Any:
+    """The logged-in user's id in ``request``'s session, or ``None``."""
+    return request.session.get(store.owner_key)
+
+
+def other_sessions(request: Any) -> list[dict[str, Any]]:
+    """The live sessions of ``request``'s user other than its own.
+
+    Each is a dict with ``handle``, ``created``, ``written`` and
+    ``expires``; pass a handle to the manager's ``revoke_handle`` to end
+    that one session. Empty when nobody is logged in.
+    """
+    store = _owned().sync
+    owner = _owner(request, store)
+    if owner is None:
+        return []
+    key = request.session.session_key
+    mine = store.handle_of(key) if key else None
+    return [s for s in store.sessions(owner) if s["handle"] != mine]
+
+
+def log_out_other_sessions(request: Any) -> int:
+    """End every session of ``request``'s user but its own; return how many.
+
+    For a "log out other devices" button; ``0`` when nobody is logged in.
+    """
+    store = _owned().sync
+    owner = _owner(request, store)
+    if owner is None:
+        return 0
+    return int(store.revoke(owner, keep=request.session.session_key))
+
+
+def log_out_everywhere(user_id: Any) -> int:
+    """End every session of ``user_id`` (its ``pk``); return how many.
+
+    After a password change or a ban. Django keeps the user id as text, so
+    ``user.pk`` and ``str(user.pk)`` name the same sessions.
+    """
+    return int(_owned().sync.revoke(user_id))
+
+
+async def alog_out_other_sessions(request: Any) -> int:
+    """:func:`log_out_other_sessions` for async views, on the async manager."""
+    store = _owned().async_
+    owner = await request.session.aget(store.owner_key)
+    if owner is None:
+        return 0
+    return int(await store.revoke(owner, keep=request.session.session_key))
+
+
+async def alog_out_everywhere(user_id: Any) -> int:
+    """:func:`log_out_everywhere` for async code, on the async manager."""
+    return int(await _owned().async_.revoke(user_id))
