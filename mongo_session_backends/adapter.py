@@ -10,8 +10,6 @@ and return a fallback. Only an outage is ever tolerated; every other error
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import json
 import logging
 import threading
@@ -19,14 +17,22 @@ from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from .codec import FROM_VALUE
+from .config import unknown_options
 from .exceptions import ConfigurationError, ServerUnavailable
-from .manager import BaseManager
+from .manager import OPTIONS, BaseManager
 
-__all__ = ["OutagePolicy", "adapter_store", "once", "owner_in_json", "shared_manager"]
+__all__ = [
+    "OutagePolicy",
+    "adapter_store",
+    "logged_in",
+    "once",
+    "owner_in_json",
+    "shared_manager",
+]
 
 log = logging.getLogger("mongo_session_backends")
 
-_MANAGER_OPTIONS = frozenset(inspect.signature(BaseManager).parameters)
+_MANAGER_OPTIONS = OPTIONS
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -88,15 +94,9 @@ def adapter_store(
     :param build: makes the manager from ``options``. Default ``kind``.
     :raises ConfigurationError: for a conflict between the arguments.
     """
-    unknown = sorted(set(options) - _MANAGER_OPTIONS)
+    unknown = set(options) - _MANAGER_OPTIONS
     if unknown:
-        hints = [
-            m for name in unknown for m in difflib.get_close_matches(name, _MANAGER_OPTIONS, 1)
-        ]
-        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
-        raise ConfigurationError(
-            f"unknown option {', '.join(unknown)} for the {adapter} adapter{hint}"
-        )
+        raise unknown_options(unknown, _MANAGER_OPTIONS, f"the {adapter} adapter")
     if lifetime is not None and "expires" in options and options.get("cleanup") != "cosmos":
         raise ConfigurationError(
             f"expires does not apply to the {adapter} adapter: set its {lifetime} instead "
@@ -110,7 +110,7 @@ def adapter_store(
                 "not both: options of a shared manager are set where it is made"
             )
         if not isinstance(manager, kind):
-            raise ConfigurationError(f"manager must be a {kind.__name__}")
+            raise ConfigurationError(f"manager must be an instance of {kind.__name__}")
         return manager.with_prefix(prefix)
     made = build(dict(options)) if build is not None else kind(**options)
     return made.with_prefix(prefix)
@@ -165,3 +165,15 @@ def owner_in_json(manager: BaseManager, data: bytes) -> Any:
     except (ValueError, UnicodeDecodeError):
         return FROM_VALUE
     return session.get(key) if isinstance(session, dict) else FROM_VALUE
+
+
+def logged_in(manager: BaseManager, session: Mapping[str, Any], option: str) -> Any:
+    """The user id in ``session`` for the log-out helpers, or ``None`` for nobody.
+
+    :param option: how the adapter's users give ``owner_key``, for the
+        message when ``manager`` has none.
+    :raises ConfigurationError: if ``manager`` has no ``owner_key``.
+    """
+    if manager.owner_key is None:
+        raise ConfigurationError(f"log out everywhere needs {option}")
+    return session.get(manager.owner_key)

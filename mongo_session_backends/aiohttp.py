@@ -18,15 +18,16 @@ import secrets
 from collections.abc import Callable
 from typing import Any, cast
 
+import aiohttp_session
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session, SessionData
 
-from .adapter import adapter_store
+from .adapter import adapter_store, logged_in
 from .async_manager import AsyncMongoManager
 from .config import as_optional_int, as_str, coerce
 from .exceptions import ConfigurationError, OperationError, SerializationError
 
-__all__ = ["MongoDBStorage"]
+__all__ = ["MongoDBStorage", "log_out_everywhere", "log_out_other_sessions", "other_sessions"]
 
 log = logging.getLogger("mongo_session_backends")
 
@@ -223,3 +224,56 @@ class MongoDBStorage(AbstractStorage):
         if max_age != self.max_age:
             value["max_age"] = max_age
         return value
+
+
+# -- "log out everywhere" ----------------------------------------------------------------
+
+_OWNER_OPTION = "owner_key on the storage (or on the manager it is given)"
+
+
+async def _ours(request: web.Request) -> tuple[Session, MongoDBStorage]:
+    """The request's session and its storage, which must be this module's."""
+    storage = request.get(aiohttp_session.STORAGE_KEY)
+    if not isinstance(storage, MongoDBStorage):
+        raise ConfigurationError(
+            "these helpers need aiohttp_session.setup(app, MongoDBStorage(...))"
+        )
+    return await aiohttp_session.get_session(request), storage
+
+
+async def other_sessions(request: web.Request) -> list[dict[str, Any]]:
+    """The live sessions of the request's user other than its own.
+
+    Each is a dict with ``handle``, ``created``, ``written`` and
+    ``expires``. Empty when nobody is logged in.
+    """
+    session, storage = await _ours(request)
+    owner = logged_in(storage.store, session, _OWNER_OPTION)
+    if owner is None:
+        return []
+    found = await storage.store.sessions(owner)
+    mine = storage.store.handle_of(session.identity) if session.identity else None
+    return [s for s in found if s["handle"] != mine]
+
+
+async def log_out_other_sessions(request: web.Request) -> int:
+    """End every session of the request's user but its own; return how many.
+
+    For a "log out other devices" button; ``0`` when nobody is logged in.
+    """
+    session, storage = await _ours(request)
+    owner = logged_in(storage.store, session, _OWNER_OPTION)
+    if owner is None:
+        return 0
+    return int(await storage.store.revoke(owner, keep=session.identity))
+
+
+async def log_out_everywhere(request: web.Request, user_id: Any) -> int:
+    """End every session of ``user_id`` in the request's storage; return how many.
+
+    After a password change or a ban; the request's own session too if it
+    is one of them.
+    """
+    _, storage = await _ours(request)
+    logged_in(storage.store, {}, _OWNER_OPTION)  # the same check
+    return int(await storage.store.revoke(user_id))

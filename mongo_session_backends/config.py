@@ -40,6 +40,17 @@ _FALSE = {"false", "no", "off", "0"}
 _NONE = {"none", "null", ""}
 
 
+def unknown_options(names: Any, known: Any, where: str) -> ConfigurationError:
+    """The error for options not in ``known``, with a "did you mean" where one is close.
+
+    :param where: what they were given to, for the message ("the cachelib adapter").
+    """
+    unknown = sorted(names)
+    hints = [m for name in unknown for m in difflib.get_close_matches(name, known, 1)]
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    return ConfigurationError(f"unknown option {', '.join(unknown)} for {where}{hint}")
+
+
 def as_bool(value: Any) -> bool:
     """``true/yes/on/1`` or ``false/no/off/0`` (any case), or a bool."""
     if isinstance(value, bool):

@@ -65,6 +65,8 @@ class EmbeddedServer:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mongo-sessions-")
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        #: The server's own output (warnings and errors), a temporary file removed by :meth:`stop`.
+        self.log_path: str | None = None
 
     @property
     def uri(self) -> str:
@@ -83,18 +85,24 @@ class EmbeddedServer:
             "--host", self.host, "--port", str(self.port),
             "--storage-path", self.data_dir, "--log-level", "WARNING",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
+        if self.log_path is not None:  # a restart after kill(): a fresh log
+            with contextlib.suppress(OSError):
+                os.remove(self.log_path)
+        fd, self.log_path = tempfile.mkstemp(prefix="mongo-sessions-server-", suffix=".log")
+        with os.fdopen(fd, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ServerUnavailable(
-                    f"the embedded server exited with {self.process.returncode}"
+                    f"the embedded server exited with {self.process.returncode}: "
+                    f"{self.last_output() or 'no output'}"
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
@@ -103,6 +111,15 @@ class EmbeddedServer:
                 time.sleep(0.05)
         self.stop()
         raise ServerUnavailable("the embedded server did not start in time")
+
+    def last_output(self, lines: int = 5) -> str:
+        """The last ``lines`` lines the server wrote, for a message."""
+        if self.log_path is None:
+            return ""
+        with contextlib.suppress(OSError), open(self.log_path, "rb") as log:
+            tail = log.read().decode("utf-8", "replace").strip().splitlines()[-lines:]
+            return " | ".join(tail)
+        return ""
 
     def kill(self) -> None:
         """Kill the server with SIGKILL, keeping its data (for fault tests)."""
@@ -125,6 +142,10 @@ class EmbeddedServer:
         self.process = None
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.log_path is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self.log_path)
+            self.log_path = None
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
@@ -168,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving {server.uri} (data in {server.data_dir}); Ctrl-C stops it", flush=True)
         while server.process is not None and server.process.poll() is None:
             time.sleep(0.5)
-        print("the server exited", file=sys.stderr)
+        print(f"the server exited: {server.last_output() or 'no output'}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.stores.base import NamespacedStore
 
-from .adapter import adapter_store, owner_in_json
+from .adapter import adapter_store, logged_in, owner_in_json
 from .async_manager import AsyncMongoManager
 from .exceptions import ConfigurationError, SerializationError
 from .manager import FAR_FUTURE
 from .serializers import NativeSerializer
 
 if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
     from typing_extensions import Self
 
-__all__ = ["MongoDBStore"]
+__all__ = ["MongoDBStore", "log_out_everywhere", "log_out_other_sessions", "other_sessions"]
 
 #: Every Litestar entry's key starts with this, under the manager's own prefix.
 PREFIX = "litestar:"
@@ -246,3 +247,66 @@ def _checked(namespace: Any) -> str:
     if not isinstance(namespace, str):
         raise ConfigurationError(f"a namespace must be a str, not {type(namespace).__name__}")
     return namespace
+
+
+# -- "log out everywhere" ----------------------------------------------------------------
+
+_OWNER_OPTION = "owner_key on the store (or on the manager it is given)"
+
+
+def _ours(connection: ASGIConnection[Any, Any, Any, Any], store: str) -> MongoDBStore:
+    """The app's session store named ``store``, which must be this module's."""
+    found = connection.app.stores.get(store)
+    if not isinstance(found, MongoDBStore):
+        raise ConfigurationError(f"the app's store {store!r} is not a MongoDBStore")
+    return found
+
+
+async def other_sessions(
+    connection: ASGIConnection[Any, Any, Any, Any], store: str = "sessions", key: str = "session"
+) -> list[dict[str, Any]]:
+    """The live sessions of the request's user other than its own.
+
+    :param store: the name of the session store, ``ServerSideSessionConfig``'s
+        ``store``. Default ``"sessions"``, as Litestar's.
+    :param key: the session cookie's name, ``ServerSideSessionConfig``'s
+        ``key``. Default ``"session"``, as Litestar's.
+
+    Each is a dict with ``handle``, ``created``, ``written`` and
+    ``expires``. Empty when nobody is logged in.
+    """
+    manager = _ours(connection, store).manager
+    owner = logged_in(manager, connection.session, _OWNER_OPTION)
+    if owner is None:
+        return []
+    sid = connection.cookies.get(key)
+    mine = manager.handle_of(sid) if sid else None
+    return [s for s in await manager.sessions(owner) if s["handle"] != mine]
+
+
+async def log_out_other_sessions(
+    connection: ASGIConnection[Any, Any, Any, Any], store: str = "sessions", key: str = "session"
+) -> int:
+    """End every session of the request's user but its own; return how many.
+
+    For a "log out other devices" button; ``0`` when nobody is logged in.
+    ``store`` and ``key`` are as for :func:`other_sessions`.
+    """
+    manager = _ours(connection, store).manager
+    owner = logged_in(manager, connection.session, _OWNER_OPTION)
+    if owner is None:
+        return 0
+    return int(await manager.revoke(owner, keep=connection.cookies.get(key)))
+
+
+async def log_out_everywhere(
+    connection: ASGIConnection[Any, Any, Any, Any], user_id: Any, store: str = "sessions"
+) -> int:
+    """End every session of ``user_id`` in the app's session store; return how many.
+
+    After a password change or a ban; the request's own session too if it
+    is one of them.
+    """
+    manager = _ours(connection, store).manager
+    logged_in(manager, {}, _OWNER_OPTION)  # the same check
+    return int(await manager.revoke(user_id))

@@ -22,7 +22,17 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    NoReturn,
+    ParamSpec,
+    TypeVar,
+    overload,
+)
 
 import pymongo
 from pymongo import MongoClient, ReadPreference
@@ -30,6 +40,7 @@ from pymongo.collection import Collection
 from pymongo.read_preferences import _ServerMode
 
 from .codec import FAR_FUTURE, MAX_TIMEOUT, Cleanup, utcnow
+from .config import unknown_options
 from .connection import (
     DEFAULT_URI,
     Preparation,
@@ -163,7 +174,10 @@ class BaseManager:
         incr_mode: Literal["find_and_modify", "update_and_read"] = "find_and_modify",
         read_preference: str = "primary",
         owner_key: str | None = None,
+        **unknown: NoReturn,
     ) -> None:
+        if unknown:  # a typo: refused here as by every adapter (type checkers refuse it too)
+            raise unknown_options(unknown, OPTIONS, type(self).__name__)
         if isinstance(client, str):
             if uri is not None:
                 raise ConfigurationError("give uri or client, not both")
@@ -343,6 +357,14 @@ def run(plan: Plan[R], collection: Collection[Any]) -> R:
     for call in steps:
         steps.reply, steps.error = send(call, collection)
     return steps.result
+
+
+#: The names of the managers' options.
+OPTIONS = frozenset(
+    name
+    for name, parameter in inspect.signature(BaseManager).parameters.items()
+    if parameter.kind is not parameter.VAR_KEYWORD
+)
 
 
 class MongoManager(BaseManager):

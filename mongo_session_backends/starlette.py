@@ -24,12 +24,18 @@ import starsessions
 from starlette.requests import HTTPConnection
 from starsessions import SessionStore
 
-from .adapter import adapter_store, owner_in_json
+from .adapter import adapter_store, logged_in, owner_in_json
 from .async_manager import AsyncMongoManager
 from .config import as_seconds, as_str, coerce
 from .exceptions import ConfigurationError, OperationError, SerializationError
 
-__all__ = ["MongoDBStore", "regenerate_session_id"]
+__all__ = [
+    "MongoDBStore",
+    "log_out_everywhere",
+    "log_out_other_sessions",
+    "other_sessions",
+    "regenerate_session_id",
+]
 
 #: How long the data of a browser-session cookie (``lifetime=0``) is kept: 30 days.
 GC_TTL = 30 * 24 * 3600
@@ -211,3 +217,55 @@ async def regenerate_session_id(connection: HTTPConnection) -> str:
         await handler.store.remove(handler.session_id)
     handler.session_id = new_session_id()
     return handler.session_id
+
+
+# -- "log out everywhere" ----------------------------------------------------------------
+
+_OWNER_OPTION = "owner_key on the store (or on the manager it is given)"
+
+
+def _ours(connection: HTTPConnection) -> tuple[Any, MongoDBStore]:
+    """The request's session handler and its store, which must be this module's."""
+    handler = starsessions.get_session_handler(connection)
+    if not isinstance(handler.store, MongoDBStore):
+        raise ConfigurationError("these helpers need SessionMiddleware(store=MongoDBStore(...))")
+    return handler, handler.store
+
+
+async def other_sessions(connection: HTTPConnection) -> list[dict[str, Any]]:
+    """The live sessions of the request's user other than its own.
+
+    Each is a dict with ``handle``, ``created``, ``written`` and
+    ``expires``. Empty when nobody is logged in (the session has no
+    ``owner_key`` entry).
+    """
+    handler, store = _ours(connection)
+    owner = logged_in(store.store, connection.session, _OWNER_OPTION)
+    if owner is None:
+        return []
+    found = await store.store.sessions(owner)
+    mine = store.store.handle_of(handler.session_id) if handler.session_id else None
+    return [s for s in found if s["handle"] != mine]
+
+
+async def log_out_other_sessions(connection: HTTPConnection) -> int:
+    """End every session of the request's user but its own; return how many.
+
+    For a "log out other devices" button; ``0`` when nobody is logged in.
+    """
+    handler, store = _ours(connection)
+    owner = logged_in(store.store, connection.session, _OWNER_OPTION)
+    if owner is None:
+        return 0
+    return int(await store.store.revoke(owner, keep=handler.session_id))
+
+
+async def log_out_everywhere(connection: HTTPConnection, user_id: Any) -> int:
+    """End every session of ``user_id`` in the request's store; return how many.
+
+    After a password change or a ban; the request's own session too if it
+    is one of them.
+    """
+    _, store = _ours(connection)
+    logged_in(store.store, {}, _OWNER_OPTION)  # the same check
+    return int(await store.store.revoke(user_id))

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from mongo_session_backends import (
+    AsyncMongoManager,
+    ConfigurationError,
     KeyTypeError,
     MongoManager,
     MongoSessionError,
@@ -144,3 +146,9 @@ def test_every_mistake_raises_a_mongo_session_error(
     with pytest.raises(MongoSessionError) as info:
         call(manager)
     assert str(info.value), "the error explains itself"
+
+
+@pytest.mark.parametrize("kind", [MongoManager, AsyncMongoManager])
+def test_a_mistyped_manager_option_is_a_configuration_error(kind: type[Any]) -> None:
+    with pytest.raises(ConfigurationError, match=r"databse_name for .*did you mean database_name"):
+        kind("mongodb://127.0.0.1:1", databse_name="x")

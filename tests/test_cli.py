@@ -6,7 +6,6 @@ import argparse
 import configparser
 import datetime as dt
 import http.cookiejar
-import inspect
 import io
 import json
 import os
@@ -30,6 +29,7 @@ import mongo_session_backends.cli as cli
 from mongo_session_backends import ManagerClosed, MongoManager, __version__
 from mongo_session_backends.cli import main
 from mongo_session_backends.embedded import free_port
+from mongo_session_backends.manager import OPTIONS
 
 COMMANDS = ("demo", "stats", "ensure-indexes", "purge-expired", "sessions", "revoke")
 MAINTENANCE = ("stats", "ensure-indexes", "purge-expired")
@@ -86,7 +86,7 @@ def test_every_command_has_a_description(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_every_manager_option_is_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     spelled = {"database_name": "--database", "prefix": "--key-prefix"}
-    names = set(inspect.signature(MongoManager).parameters) - NOT_ON_THE_COMMAND_LINE
+    names = set(OPTIONS) - NOT_ON_THE_COMMAND_LINE
     flags = {spelled.get(name, "--" + name.replace("_", "-")) for name in names}
     assert {"--owner-key", "--read-preference"} <= flags
     flags |= {"--uri", "--timeout", "--connection-option", "--config", "--section", "--prefix"}
@@ -1087,3 +1087,17 @@ def test_embedded_server_runs_in_the_foreground_until_stopped() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_embedded_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    from mongo_session_backends import ServerUnavailable
+    from mongo_session_backends.embedded import EmbeddedServer
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    server = EmbeddedServer(data_dir=str(not_a_dir))
+    with pytest.raises(ServerUnavailable, match=r"exited with 1: .*FileExistsError"):
+        server.start()
+    log = server.log_path
+    server.stop()
+    assert log is not None and not Path(log).exists()

@@ -11,7 +11,7 @@ import webtest
 from beaker.middleware import SessionMiddleware
 from flask_session import Session
 
-from mongo_session_backends import MongoManager
+from mongo_session_backends import ConfigurationError, MongoManager
 from mongo_session_backends.beaker import MongoSession
 from mongo_session_backends.cachelib import MongoDBCache
 from mongo_session_backends.flask import log_out_everywhere, log_out_other_sessions, other_sessions
@@ -173,3 +173,155 @@ def test_beaker(manager_options: dict[str, Any], collection: Any, regenerate: bo
     assert [c.get("/").text for c in clients[1:]] == ["anonymous", "anonymous"]
     if regenerate:
         assert collection.count_documents({}) == 3  # no record left under a pre-login id
+
+
+# -- the async frameworks' helpers: "log out other devices" and "log out everywhere" --------
+
+
+async def _log_out_scenario(clients: list[Any], call: Any) -> None:
+    """Three clients log in as ada; the first logs the others out, then everyone."""
+    for client in clients:
+        assert await call(client, "/login") == "ok"
+    current = clients[0]
+    assert await call(current, "/others") == "2"
+    assert await call(current, "/log-out-others") == "2"
+    assert [await call(c, "/") for c in clients] == ["ada", "anonymous", "anonymous"]
+    assert await call(current, "/others") == "0"
+    assert await call(current, "/log-out-everywhere") == "1"
+    assert await call(current, "/") == "anonymous"
+    assert await call(clients[1], "/log-out-others") == "0"  # nobody logged in
+
+
+async def test_starsessions_helpers(manager_options: dict[str, Any]) -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+    from starsessions import SessionAutoloadMiddleware, SessionMiddleware
+
+    from mongo_session_backends import starlette as star
+
+    async def login(request: Request) -> PlainTextResponse:
+        await star.regenerate_session_id(request)
+        request.session["user"] = "ada"
+        return PlainTextResponse("ok")
+
+    async def whoami(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.session.get("user", "anonymous"))
+
+    async def others(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await star.other_sessions(request))))
+
+    async def log_out_others(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(await star.log_out_other_sessions(request)))
+
+    async def everywhere(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(await star.log_out_everywhere(request, "ada")))
+
+    views = {"/login": login, "/": whoami, "/others": others,
+             "/log-out-others": log_out_others, "/log-out-everywhere": everywhere}  # fmt: skip
+    store = star.MongoDBStore(owner_key="user", **manager_options)
+    app = Starlette(
+        routes=[Route(path, view) for path, view in views.items()],
+        middleware=[
+            Middleware(SessionMiddleware, store=store),
+            Middleware(SessionAutoloadMiddleware),
+        ],
+    )
+    with TestClient(app, base_url="https://testserver") as first:
+        clients = [first] + [TestClient(app, base_url="https://testserver") for _ in range(2)]
+        for other in clients[1:]:
+            other.portal = first.portal  # the same running app and loop
+
+        async def call(client: Any, path: str) -> str:
+            return str(client.get(path).text)
+
+        await _log_out_scenario(clients, call)
+    plain = star.MongoDBStore(**manager_options)
+    with TestClient(Starlette(routes=[Route("/", log_out_others)], middleware=[
+        Middleware(SessionMiddleware, store=plain), Middleware(SessionAutoloadMiddleware),
+    ])) as client, pytest.raises(ConfigurationError, match="owner_key"):  # fmt: skip
+        client.get("/")
+
+
+async def test_aiohttp_helpers(manager_options: dict[str, Any], aiohttp_client: Any) -> None:
+    from aiohttp import web
+    from aiohttp_session import get_session, new_session, setup
+
+    from mongo_session_backends import aiohttp as aio
+
+    async def login(request: web.Request) -> web.Response:
+        session = await new_session(request)
+        session["user"] = "ada"
+        return web.Response(text="ok")
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.Response(text=str((await get_session(request)).get("user", "anonymous")))
+
+    async def others(request: web.Request) -> web.Response:
+        return web.Response(text=str(len(await aio.other_sessions(request))))
+
+    async def log_out_others(request: web.Request) -> web.Response:
+        return web.Response(text=str(await aio.log_out_other_sessions(request)))
+
+    async def everywhere(request: web.Request) -> web.Response:
+        return web.Response(text=str(await aio.log_out_everywhere(request, "ada")))
+
+    app = web.Application()
+    setup(app, aio.MongoDBStorage(owner_key="user", **manager_options))
+    views = {"/login": login, "/": whoami, "/others": others,
+             "/log-out-others": log_out_others, "/log-out-everywhere": everywhere}  # fmt: skip
+    for path, view in views.items():
+        app.router.add_get(path, view)
+    clients = [await aiohttp_client(app) for _ in range(3)]
+
+    async def call(client: Any, path: str) -> str:
+        return str(await (await client.get(path)).text())
+
+    await _log_out_scenario(clients, call)
+
+
+async def test_litestar_helpers(manager_options: dict[str, Any]) -> None:
+    from litestar import Litestar, Request, get
+    from litestar.middleware.session.server_side import ServerSideSessionConfig
+    from litestar.testing import TestClient
+
+    from mongo_session_backends import litestar as lit
+
+    @get("/login")
+    async def login(request: Request[Any, Any, Any]) -> str:
+        request.set_session({"user": "ada"})
+        return "ok"
+
+    @get("/")
+    async def whoami(request: Request[Any, Any, Any]) -> str:
+        return str(request.session.get("user", "anonymous"))
+
+    @get("/others")
+    async def others(request: Request[Any, Any, Any]) -> str:
+        return str(len(await lit.other_sessions(request)))
+
+    @get("/log-out-others")
+    async def log_out_others(request: Request[Any, Any, Any]) -> str:
+        return str(await lit.log_out_other_sessions(request))
+
+    @get("/log-out-everywhere")
+    async def everywhere(request: Request[Any, Any, Any]) -> str:
+        return str(await lit.log_out_everywhere(request, "ada"))
+
+    app = Litestar(
+        [login, whoami, others, log_out_others, everywhere],
+        middleware=[ServerSideSessionConfig().middleware],
+        stores={"sessions": lit.MongoDBStore(owner_key="user", **manager_options)},
+    )
+    with TestClient(app, base_url="https://testserver") as first:
+        clients = [first] + [TestClient(app, base_url="https://testserver") for _ in range(2)]
+        for other in clients[1:]:
+            other.portal = first.portal  # type: ignore[misc]  # the same running app and loop
+
+        async def call(client: Any, path: str) -> str:
+            return str(client.get(path).text)
+
+        await _log_out_scenario(clients, call)
