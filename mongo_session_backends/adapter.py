@@ -175,5 +175,5 @@ def logged_in(manager: BaseManager, session: Mapping[str, Any], option: str) -> 
     :raises ConfigurationError: if ``manager`` has no ``owner_key``.
     """
     if manager.owner_key is None:
-        raise ConfigurationError(f"log out everywhere needs {option}")
+        raise ConfigurationError(f"listing or ending a user's sessions needs {option}")
     return session.get(manager.owner_key)

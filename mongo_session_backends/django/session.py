@@ -213,7 +213,8 @@ def _owned() -> Stores:
     found = session_stores()
     if found.sync.owner_key is None:
         raise ConfigurationError(
-            f"log out everywhere needs the option owner_key='_auth_user_id' in {SETTING}"
+            f"listing or ending a user's sessions needs the option owner_key='_auth_user_id' "
+            f"in {SETTING}"
         )
     return found
 
