@@ -20,6 +20,10 @@ import math
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from litestar.middleware.session.server_side import (
+    ServerSideSessionBackend,
+    ServerSideSessionConfig,
+)
 from litestar.stores.base import NamespacedStore
 
 from .adapter import adapter_store, logged_in, owner_in_json
@@ -32,7 +36,14 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from typing_extensions import Self
 
-__all__ = ["MongoDBStore", "log_out_everywhere", "log_out_other_sessions", "other_sessions"]
+__all__ = [
+    "MongoDBStore",
+    "SessionConfig",
+    "log_out_everywhere",
+    "log_out_other_sessions",
+    "other_sessions",
+    "rotate_session_id",
+]
 
 #: Every Litestar entry's key starts with this, under the manager's own prefix.
 PREFIX = "litestar:"
@@ -310,3 +321,73 @@ async def log_out_everywhere(
     manager = _ours(connection, store).manager
     logged_in(manager, {}, _OWNER_OPTION)  # the same check
     return int(await manager.revoke(user_id))
+
+
+# -- session ids that never come from a client --------------------------------------------
+
+#: Keys of the request's scope state: the id to use instead of the cookie's, and the backend.
+_FRESH, _BACKEND = "mongo_session_backends.fresh_id", "mongo_session_backends.backend"
+
+
+def _state(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    return state
+
+
+class _Backend(ServerSideSessionBackend):
+    """Litestar's server-side backend, but a cookie naming no session gets a new id."""
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        state = _state(connection)
+        state[_BACKEND] = self
+        session_id = connection.cookies.get(self.config.key)
+        if session_id and session_id != "null":
+            store = self.config.get_store_from_app(connection.scope["app"])
+            data = await self.get(session_id, store=store)
+            if data is not None:
+                return self.deserialize_data(data)
+            state[_FRESH] = self.generate_session_id()  # gone, revoked or made up: not kept
+        return {}
+
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        fresh = _state(connection).get(_FRESH)
+        return str(fresh) if fresh is not None else super().get_session_id(connection)
+
+
+class SessionConfig(ServerSideSessionConfig):
+    """Litestar's ``ServerSideSessionConfig``, whose session ids never come from a client.
+
+    The same options and use (``middleware=[SessionConfig().middleware]``).
+    A cookie that names no stored session (made up, expired, deleted or
+    revoked) gets a new id of ``session_id_bytes`` random bytes instead of
+    being kept, and :func:`rotate_session_id` gives a session a new id at
+    login. So a session id fixed before a login is worth nothing after it,
+    and a browser whose session was revoked never writes under the revoked
+    id again (see "log out everywhere").
+    """
+
+    _backend_class = _Backend
+
+
+async def rotate_session_id(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Give the session a new id and delete the entry under the old one; keep its data.
+
+    Call it at login, in a request served by :class:`SessionConfig`'s
+    middleware; the response sets the new id's cookie.
+
+    :raises ConfigurationError: if the request's session middleware is not
+        :class:`SessionConfig`'s.
+    """
+    state = _state(connection)
+    backend = state.get(_BACKEND)
+    if not isinstance(backend, _Backend):
+        raise ConfigurationError(
+            "rotate_session_id needs middleware=[SessionConfig().middleware] from this module"
+        )
+    old = connection.cookies.get(backend.config.key)
+    state[_FRESH] = backend.generate_session_id()
+    if old and old != "null":
+        store = backend.config.get_store_from_app(connection.scope["app"])
+        await backend.delete(old, store=store)

@@ -24,7 +24,7 @@ from mongo_session_backends import (
     ServerUnavailable,
 )
 from mongo_session_backends.embedded import free_port
-from mongo_session_backends.litestar import MongoDBStore
+from mongo_session_backends.litestar import MongoDBStore, SessionConfig, rotate_session_id
 
 from .contract import MISSING, VALUES, LoopDriver, StoreContract
 
@@ -393,10 +393,19 @@ async def logout(request: Request[Any, Any, Any]) -> None:
     request.clear_session()
 
 
-def session_app(store: MongoDBStore, **config: Any) -> Litestar:
+@post("/login", status_code=200)
+async def login(request: Request[Any, Any, Any]) -> None:
+    await rotate_session_id(request)
+    request.session["user"] = "ada"
+
+
+def session_app(
+    store: MongoDBStore, config_class: type[ServerSideSessionConfig] = ServerSideSessionConfig,
+    **config: Any,
+) -> Litestar:  # fmt: skip
     return Litestar(
-        [visit, logout],
-        middleware=[ServerSideSessionConfig(max_age=60, **config).middleware],
+        [visit, logout, login],
+        middleware=[config_class(max_age=60, **config).middleware],
         stores={"sessions": store},
     )
 
@@ -443,6 +452,50 @@ def test_unknown_cookie_gives_a_fresh_session(
         assert visits(client) == 1
     # Litestar keeps the id the browser sent (the store does not choose ids).
     assert collection.find_one({"_id": {"$regex": "not-a-stored-id$"}}) is not None
+
+
+def test_session_config_never_keeps_a_clients_id(
+    manager_options: dict[str, Any], collection: Any
+) -> None:
+    app = session_app(MongoDBStore(**manager_options), SessionConfig)
+    with TestClient(app) as client:
+        client.cookies.set("session", "not-a-stored-id", domain="testserver.local")
+        assert visits(client) == 1
+        sid = client.cookies["session"]
+        assert sid != "not-a-stored-id" and len(sid) == 64  # 32 random bytes, in hex
+        assert collection.find_one({"_id": {"$regex": "not-a-stored-id$"}}) is None
+        assert visits(client) == 2 and client.cookies["session"] == sid  # a live id is kept
+
+
+def test_rotate_session_id_keeps_the_data_and_drops_the_old_id(
+    manager_options: dict[str, Any], collection: Any
+) -> None:
+    app = session_app(MongoDBStore(**manager_options), SessionConfig)
+    with TestClient(app) as client:
+        assert visits(client) == 1
+        old = client.cookies["session"]
+        assert client.post("/login").status_code == 200
+        new = client.cookies["session"]
+        assert new != old and collection.find_one({"_id": {"$regex": old + "$"}}) is None
+        assert visits(client) == 2  # the data came along
+    with TestClient(session_app(MongoDBStore(**manager_options))) as client:
+        assert client.post("/login").status_code == 500  # Litestar's own config: refused
+
+
+async def test_session_config_keeps_a_revoked_session_revoked(
+    manager_options: dict[str, Any],
+) -> None:
+    store = MongoDBStore(owner_key="user", **manager_options)
+    app = session_app(store, SessionConfig)
+    with TestClient(app, raise_server_exceptions=True) as client:
+        assert client.post("/login").status_code == 200
+        old = client.cookies["session"]
+        loaded = await store.get(old)  # a slow request of this session, in flight
+        assert await store.manager.revoke("ada") == 1
+        assert visits(client) == 1  # the browser's next request: anonymous, under a new id
+        assert client.cookies["session"] != old
+        await store.set(old, loaded or b"", 60)  # the slow request saves at last
+        assert await store.get(old) is None  # revoked it stays
 
 
 def test_session_renew_on_access(manager_options: dict[str, Any], clock: Any, counter: Any) -> None:
