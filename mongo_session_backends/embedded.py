@@ -85,6 +85,8 @@ class EmbeddedServer:
             "--host", self.host, "--port", str(self.port),
             "--storage-path", self.data_dir, "--log-level", "WARNING",
         ]  # fmt: skip
+        with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 0.5):
+            raise ConfigurationError(f"something already listens on {self.host}:{self.port}")
         if self.log_path is not None:  # a restart after kill(): a fresh log
             with contextlib.suppress(OSError):
                 os.remove(self.log_path)
@@ -180,8 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, not {args.port}")
-    with contextlib.suppress(OSError), socket.create_connection((args.host, args.port), 0.5):
-        parser.error(f"something already listens on {args.host}:{args.port}")
     server = EmbeddedServer(port=args.port, data_dir=args.data_dir, host=args.host)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

@@ -1101,3 +1101,11 @@ def test_embedded_server_that_cannot_start_says_why(tmp_path: Path) -> None:
     log = server.log_path
     server.stop()
     assert log is not None and not Path(log).exists()
+
+
+def test_embedded_server_refuses_a_port_in_use() -> None:
+    from mongo_session_backends import ConfigurationError
+    from mongo_session_backends.embedded import EmbeddedServer
+
+    with EmbeddedServer() as first, pytest.raises(ConfigurationError, match="already listens"):
+        EmbeddedServer(port=first.port).start()
