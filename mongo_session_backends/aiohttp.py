@@ -251,9 +251,7 @@ async def other_sessions(request: web.Request) -> list[dict[str, Any]]:
     owner = logged_in(storage.store, session, _OWNER_OPTION)
     if owner is None:
         return []
-    found = await storage.store.sessions(owner)
-    mine = storage.store.handle_of(session.identity) if session.identity else None
-    return [s for s in found if s["handle"] != mine]
+    return await storage.store.sessions(owner, keep=session.identity or None)
 
 
 async def log_out_other_sessions(request: web.Request) -> int:

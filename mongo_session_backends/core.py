@@ -546,18 +546,24 @@ class Core(Codec):
         result = yield Call("update_one", (query, update))
         return bool(result.matched_count == 1)
 
-    def sessions(self, owner: Any) -> Plan[list[dict[str, Any]]]:
+    def sessions(
+        self, owner: Any, *, keep: str | bytes | None = None
+    ) -> Plan[list[dict[str, Any]]]:
         """Return the live sessions of ``owner`` under this prefix, one indexed command.
 
         Each is a dict: ``handle`` (an opaque name to pass to
         :meth:`revoke_handle`, which reveals nothing of the session id),
         ``created``, ``written`` (last written) and ``expires``, aware UTC
         datetimes.
+
+        :param keep: a session key left out of the list (the current
+            session, as for :meth:`revoke`). Default ``None``: none.
         """
         query = self.owner_query(owner)
         query[self.expires_key] = {"$gt": self.now()}
         fields = {HANDLE: True, CREATED: True, WRITTEN: True, self.expires_key: True}
         docs = yield Call("find", (query, fields), many=True)
+        mine = None if keep is None else self.handle(self.id(keep))
         return [
             {
                 "handle": d.get(HANDLE),
@@ -566,6 +572,7 @@ class Core(Codec):
                 "expires": aware(d.get(self.expires_key)),
             }
             for d in docs
+            if mine is None or d.get(HANDLE) != mine
         ]
 
     def revoke(self, owner: Any, *, keep: str | bytes | None = None) -> Plan[int]:

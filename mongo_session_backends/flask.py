@@ -61,8 +61,7 @@ def other_sessions() -> list[dict[str, Any]]:
     owner = current_owner()
     if owner is None:
         return []
-    mine = store.handle_of(_current_key(interface))
-    return [s for s in store.sessions(owner) if s["handle"] != mine]
+    return store.sessions(owner, keep=_current_key(interface))
 
 
 def log_out_other_sessions() -> int:

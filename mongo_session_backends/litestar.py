@@ -290,9 +290,7 @@ async def other_sessions(
     owner = logged_in(manager, connection.session, _OWNER_OPTION)
     if owner is None:
         return []
-    sid = connection.cookies.get(key)
-    mine = manager.handle_of(sid) if sid else None
-    return [s for s in await manager.sessions(owner) if s["handle"] != mine]
+    return await manager.sessions(owner, keep=connection.cookies.get(key) or None)
 
 
 async def log_out_other_sessions(

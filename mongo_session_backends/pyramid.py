@@ -190,8 +190,7 @@ class MongoSession(dict[Any, Any]):
         owner = self._owner()
         if owner is None:
             return []
-        mine = self._factory.store.handle_of(self.id) if self.id is not None else None
-        return [s for s in self._factory.store.sessions(owner) if s["handle"] != mine]
+        return self._factory.store.sessions(owner, keep=self.id)
 
     def log_out_other_sessions(self) -> int:
         """End every other session of the logged-in user; keep this one. Return how many.

@@ -243,9 +243,7 @@ async def other_sessions(connection: HTTPConnection) -> list[dict[str, Any]]:
     owner = logged_in(store.store, connection.session, _OWNER_OPTION)
     if owner is None:
         return []
-    found = await store.store.sessions(owner)
-    mine = store.store.handle_of(handler.session_id) if handler.session_id else None
-    return [s for s in found if s["handle"] != mine]
+    return await store.store.sessions(owner, keep=handler.session_id or None)
 
 
 async def log_out_other_sessions(connection: HTTPConnection) -> int:

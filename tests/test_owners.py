@@ -265,3 +265,13 @@ def test_an_opaque_write_never_replaces_a_revoked_marker(owned: MongoManager) ->
     owned.revoke("ada")
     assert owned.set("b", "an encoded anonymous session", 60) is False
     assert owned.set("b", {"_user_id": "ada"}, 60) is False and owned.get("b") is None
+
+
+def test_sessions_can_leave_the_current_one_out(owned: MongoManager, counter: Any) -> None:
+    for sid in ("a", "b", "c"):
+        owned.set(sid, {"_user_id": "ada"}, 60)
+    counter.reset()
+    others = owned.sessions("ada", keep="a")
+    assert counter.commands == ["find"]
+    assert len(others) == 2 and owned.handle_of("a") not in {s["handle"] for s in others}
+    assert len(owned.sessions("ada", keep="not-a-session")) == 3

@@ -235,9 +235,7 @@ def other_sessions(request: Any) -> list[dict[str, Any]]:
     owner = _owner(request, store)
     if owner is None:
         return []
-    key = request.session.session_key
-    mine = store.handle_of(key) if key else None
-    return [s for s in store.sessions(owner) if s["handle"] != mine]
+    return store.sessions(owner, keep=request.session.session_key or None)
 
 
 def log_out_other_sessions(request: Any) -> int:
